@@ -1,0 +1,176 @@
+r"""A large score class that is linear in its parameters: random ReLU features.
+
+    eps_hat(x_t, c, t) = W^T phi(x_t, c, t),     s = -eps_hat / sigma(t),
+    phi(z) = sqrt(2 / F) relu(Omega z + u),      z = [z_x, z_c, e(t)],
+
+with F = ``num_features`` random features (Omega ~ N(0, bandwidth^2 / dim_z), u ~ N(0, 1) drawn
+from the fit's generator), inputs scaled by ``InputScaler`` and time features
+e(t) = (2t - 1, alpha(t), sigma(t)). Only W (F, dim) is fitted, so the class complexity is
+exactly ``num_params = F * dim``.
+
+Denoising score matching with weighting sigma^2 over this class is a weighted ridge
+regression of the noise on the features, solved exactly:
+
+    W = (Phi^T D Phi / sum(D) + rho I)^{-1} Phi^T D E / sum(D),
+
+where each pair contributes ``draws_per_pair`` rows (t, eps), D holds the pair weights and
+rho = ``ridge``. The Gram matrix is accumulated in chunks of ``chunk_size`` rows so memory stays
+O(F^2 + chunk_size F).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+
+from mol_diffusion._validation import (
+    DivergenceError,
+    check_positive_float,
+    check_positive_int,
+    check_times,
+)
+from mol_diffusion.objectives import DSMDraws, draw_dsm
+from mol_diffusion.schedules import VPSchedule
+from mol_diffusion.scores.base import InputScaler, ScoreModelBase
+
+__all__ = ["RandomFeatureScore", "RandomFeatureScoreConfig"]
+
+_TIME_FEATURES = 3
+
+
+@dataclass(frozen=True)
+class RandomFeatureScoreConfig:
+    """Args:
+    num_features: F, the number of random features (p_gen = F * dim).
+    ridge: rho > 0, the ridge penalty on W in the normalized objective.
+    draws_per_pair: (t, eps) draws per training pair.
+    bandwidth: scale of the random projection Omega.
+    chunk_size: rows per chunk when accumulating the Gram matrix.
+    schedule: the forward process.
+    """
+
+    num_features: int = 512
+    ridge: float = 1e-4
+    draws_per_pair: int = 4
+    bandwidth: float = 1.0
+    chunk_size: int = 16384
+    schedule: VPSchedule = field(default_factory=VPSchedule)
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.num_features, "num_features")
+        check_positive_float(self.ridge, "ridge")
+        check_positive_int(self.draws_per_pair, "draws_per_pair")
+        check_positive_float(self.bandwidth, "bandwidth")
+        check_positive_int(self.chunk_size, "chunk_size")
+
+
+class RandomFeatureScore(ScoreModelBase):
+    """Random-feature score model fitted by exact weighted ridge DSM; see the module docstring.
+
+    Fitted attributes: ``W`` (F, dim), the feature map (``omega`` (F, dim_z), ``offset`` (F,))
+    and the input scaler.
+    """
+
+    def __init__(
+        self,
+        num_features: int = 512,
+        *,
+        ridge: float = 1e-4,
+        draws_per_pair: int = 4,
+        bandwidth: float = 1.0,
+        chunk_size: int = 16384,
+        schedule: VPSchedule | None = None,
+    ):
+        super().__init__()
+        self.config = RandomFeatureScoreConfig(
+            num_features, ridge, draws_per_pair, bandwidth, chunk_size, schedule or VPSchedule()
+        )
+
+    # ------------------------------------------------------------------ features
+    def features(self, x_t: torch.Tensor, c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """phi(x_t, c, t), shape (B, F), float64. Requires a fitted (or initialized) feature map."""
+        if not hasattr(self, "omega"):
+            self._require_fitted()
+        t = t.to(torch.float64)
+        alpha, sigma = self.schedule.alpha(t), self.schedule.sigma(t)
+        z_x, z_c = self.scaler(x_t, c, alpha, sigma)
+        z = torch.cat([z_x, z_c, torch.stack([2 * t - 1, alpha, sigma], dim=1)], dim=1)
+        return math.sqrt(2.0 / self.config.num_features) * torch.relu(
+            z @ self.omega.T + self.offset
+        )
+
+    def init_features(
+        self, c: torch.Tensor, x: torch.Tensor, weights, generator: torch.Generator
+    ) -> None:
+        """Draw the random feature map and the input scaler from data (first step of ``fit``)."""
+        dim_z = x.shape[1] + c.shape[1] + _TIME_FEATURES
+        cfg = self.config
+        self.scaler = InputScaler.fit(c, x, weights)
+        self.omega = (
+            cfg.bandwidth
+            / math.sqrt(dim_z)
+            * torch.randn(cfg.num_features, dim_z, generator=generator, dtype=torch.float64)
+        )
+        self.offset = torch.randn(cfg.num_features, generator=generator, dtype=torch.float64)
+
+    # ------------------------------------------------------------------ fitting
+    def solve(
+        self, draws: DSMDraws, c: torch.Tensor, weights: torch.Tensor | None, run_name: str = "fit"
+    ):
+        """Exact weighted ridge solution for W given DSM draws of the pairs (c, x).
+
+        Args:
+            draws: noised copies; ``draws.rows`` index rows of ``c`` and ``weights``.
+            c: conditions of the pairs, shape (n, cond_dim).
+            weights: per-pair weights (n,) or None.
+        Returns:
+            W, shape (F, dim); also stored on the model.
+        """
+        f, chunk = self.config.num_features, self.config.chunk_size
+        n_rows = draws.rows.shape[0]
+        row_w = (
+            torch.ones(n_rows, dtype=torch.float64)
+            if weights is None
+            else weights.to(torch.float64)[draws.rows]
+        )
+        total = row_w.sum()
+        gram = torch.zeros(f, f, dtype=torch.float64)
+        rhs = torch.zeros(f, draws.eps.shape[1], dtype=torch.float64)
+        for start in range(0, n_rows, chunk):
+            sl = slice(start, start + chunk)
+            phi = self.features(draws.x_t[sl], c[draws.rows[sl]], draws.t[sl])
+            wphi = phi * (row_w[sl] / total)[:, None]
+            gram += wphi.T @ phi
+            rhs += wphi.T @ draws.eps[sl].to(torch.float64)
+        gram.diagonal().add_(self.config.ridge)
+        chol, info = torch.linalg.cholesky_ex(gram)
+        if info:
+            raise DivergenceError(
+                f"{run_name}: the ridge system is not positive definite; increase ridge"
+            )
+        W = torch.cholesky_solve(rhs, chol)
+        if not torch.isfinite(W).all():
+            raise DivergenceError(f"{run_name}: the ridge solution is not finite")
+        self.W = W
+        return W
+
+    def _fit(self, c, x, weights, generator, run_name) -> None:
+        self.init_features(c, x, weights, generator)
+        draws = draw_dsm(x.to(torch.float64), self.schedule, generator, self.config.draws_per_pair)
+        self.solve(draws, c.to(torch.float64), weights, run_name)
+
+    def eps(self, x_t: torch.Tensor, c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Predicted noise eps_hat = W^T phi, shape (B, dim), float64."""
+        self._require_fitted()
+        check_times(t, x_t.shape[0])
+        return self.features(x_t, c, t) @ self.W
+
+    def _score(self, x_t, c, t) -> torch.Tensor:
+        return -self.eps(x_t, c, t) / self.schedule.sigma(t.to(torch.float64))[:, None]
+
+    @property
+    def num_params(self) -> int:
+        dim, _ = self._require_fitted()
+        return self.config.num_features * dim
