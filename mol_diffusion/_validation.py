@@ -11,6 +11,7 @@ __all__ = [
     "DivergenceError",
     "NotFittedError",
     "check_finite",
+    "check_generator",
     "check_matrix",
     "check_pairs",
     "check_positive_float",
@@ -48,6 +49,16 @@ def check_positive_float(value: object, name: str, *, allow_zero: bool = False) 
         bound = ">= 0" if allow_zero else "> 0"
         raise ValueError(f"{name} must be {bound}, got {value!r}")
     return float(value)
+
+
+def check_generator(generator: object, name: str = "generator") -> torch.Generator:
+    """Every random draw comes from an explicit ``torch.Generator``, never the global RNG."""
+    if not isinstance(generator, torch.Generator):
+        raise ValueError(
+            f"{name} must be a torch.Generator (e.g. torch.Generator().manual_seed(0)), "
+            f"got {type(generator).__name__}"
+        )
+    return generator
 
 
 def check_finite(x: torch.Tensor, name: str) -> torch.Tensor:
@@ -102,9 +113,10 @@ def check_times(t: object, batch: int, name: str = "t") -> torch.Tensor:
 
 
 def check_simplex(
-    weights: object, k: int, name: str = "weights", atol: float = 1e-8
+    weights: object, k: int, name: str = "weights", atol: float = 1e-6
 ) -> torch.Tensor:
-    """Check task weights lambda: K non-negative finite entries summing to one.
+    """Check task weights lambda: K non-negative finite entries summing to one (within ``atol``,
+    loose enough for float32 input such as [0.5, 0.3, 0.2]).
 
     Returns a float64 tensor of shape (K,). Lists, tuples, numpy arrays and tensors are accepted;
     nothing is renormalized.

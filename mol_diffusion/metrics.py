@@ -23,7 +23,12 @@ from dataclasses import dataclass
 
 import torch
 
-from mol_diffusion._validation import check_matrix, check_positive_int, check_simplex
+from mol_diffusion._validation import (
+    check_generator,
+    check_matrix,
+    check_positive_int,
+    check_simplex,
+)
 from mol_diffusion.tasks.gaussian import GaussianTaskFamily
 
 __all__ = [
@@ -60,6 +65,7 @@ def make_risk_draws(
 ) -> RiskDraws:
     """Draw N = ``num_per_task`` evaluation points per task from the family's exact law."""
     n = check_positive_int(num_per_task, "num_per_task")
+    check_generator(generator)
     sched = family.schedule
     cs, xs = zip(*(family.sample(k, n, generator) for k in range(family.num_tasks)), strict=True)
     c, x0 = torch.stack(cs), torch.stack(xs)
@@ -110,7 +116,8 @@ def excess_risk(
         generator: seeds the draws when ``draws`` is None.
     """
     w = check_simplex(weights, family.num_tasks)
-    schedule = getattr(model, "schedule", family.schedule)
+    owner = getattr(model, "__self__", model)  # a bound method such as model.score
+    schedule = getattr(owner, "schedule", family.schedule)
     if schedule != family.schedule:
         raise ValueError(
             f"model.schedule {schedule} differs from family.schedule {family.schedule}"
@@ -128,7 +135,12 @@ def excess_risk(
     flat = lambda a: a.reshape(k * n, *a.shape[2:])  # noqa: E731
     x_t, c, t = flat(draws.x_t), flat(draws.c), flat(draws.t)
     sigma2 = family.schedule.sigma(t)[:, None] ** 2
-    s_model = score_fn(x_t, c, t).to(torch.float64)
+    s_model = score_fn(x_t, c, t)
+    if s_model.shape != x_t.shape:
+        raise ValueError(
+            f"the model's score must have shape {tuple(x_t.shape)}, got {tuple(s_model.shape)}"
+        )
+    s_model = s_model.to(torch.float64)
     target = family.pareto_score(x_t, c, t, w)
     per_sample = (sigma2 * (s_model - target) ** 2).sum(-1).reshape(k, n)
     _, task_scores = family._task_terms(x_t, c, t)  # (K_tasks, K*N, d), every task's score
@@ -146,6 +158,21 @@ def excess_risk(
     )
 
 
+def _check_gaussian(mean: torch.Tensor, cov: torch.Tensor, name: str) -> torch.Tensor:
+    """Check mean (..., d) and a symmetric positive definite cov (..., d, d); return cholesky."""
+    if cov.shape[-2:] != (mean.shape[-1], mean.shape[-1]):
+        raise ValueError(
+            f"cov_{name} must have shape (..., {mean.shape[-1]}, {mean.shape[-1]}), "
+            f"got {tuple(cov.shape)}"
+        )
+    if not torch.allclose(cov, cov.mT, atol=1e-8, rtol=1e-6):
+        raise ValueError(f"cov_{name} must be symmetric")
+    chol, info = torch.linalg.cholesky_ex(cov)
+    if info.any():
+        raise ValueError(f"cov_{name} must be positive definite")
+    return chol
+
+
 def _sym_sqrt(m: torch.Tensor) -> torch.Tensor:
     evals, evecs = torch.linalg.eigh(0.5 * (m + m.mT))
     return evecs @ torch.diag_embed(evals.clamp(min=0).sqrt()) @ evecs.mT
@@ -157,13 +184,14 @@ def kl_gaussian(mean_p, cov_p, mean_q, cov_q) -> torch.Tensor:
     KL = 1/2 [tr(Cq^-1 Cp) + (mq - mp)^T Cq^-1 (mq - mp) - d + log det Cq - log det Cp].
     """
     d = mean_p.shape[-1]
-    chol_q = torch.linalg.cholesky(cov_q)
+    chol_p = _check_gaussian(mean_p, cov_p, "p")
+    chol_q = _check_gaussian(mean_q, cov_q, "q")
     diff = (mean_q - mean_p)[..., None]
     sol = torch.cholesky_solve(torch.cat([cov_p, diff], dim=-1), chol_q)
     trace = torch.diagonal(sol[..., :d], dim1=-2, dim2=-1).sum(-1)
     maha = (diff * sol[..., d:]).sum((-2, -1))
     logdet_q = 2 * torch.log(torch.diagonal(chol_q, dim1=-2, dim2=-1)).sum(-1)
-    logdet_p = torch.linalg.slogdet(cov_p).logabsdet
+    logdet_p = 2 * torch.log(torch.diagonal(chol_p, dim1=-2, dim2=-1)).sum(-1)
     return 0.5 * (trace + maha - d + logdet_q - logdet_p)
 
 
@@ -171,6 +199,8 @@ def w2_gaussian(mean_p, cov_p, mean_q, cov_q) -> torch.Tensor:
     """2-Wasserstein distance between Gaussians (Dowson & Landau, 1982):
     W2^2 = ||mp - mq||^2 + tr(Cp + Cq - 2 (Cq^1/2 Cp Cq^1/2)^1/2).
     """
+    _check_gaussian(mean_p, cov_p, "p")
+    _check_gaussian(mean_q, cov_q, "q")
     root_q = _sym_sqrt(cov_q)
     cross = _sym_sqrt(root_q @ cov_p @ root_q)
     bures = torch.diagonal(cov_p + cov_q - 2 * cross, dim1=-2, dim2=-1).sum(-1)
@@ -184,5 +214,7 @@ def energy_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """
     x = check_matrix(x, "x").to(torch.float64)
     y = check_matrix(y, "y", cols=x.shape[1]).to(torch.float64)
-    value = 2 * torch.cdist(x, y).mean() - torch.cdist(x, x).mean() - torch.cdist(y, y).mean()
+    exact = "donot_use_mm_for_euclid_dist"  # the matmul shortcut loses precision far from 0
+    dist = lambda a, b: torch.cdist(a, b, compute_mode=exact).mean()  # noqa: E731
+    value = 2 * dist(x, y) - dist(x, x) - dist(y, y)
     return value.clamp(min=0).sqrt()

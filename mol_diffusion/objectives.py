@@ -22,7 +22,12 @@ from dataclasses import dataclass
 
 import torch
 
-from mol_diffusion._validation import check_matrix, check_positive_int, check_simplex
+from mol_diffusion._validation import (
+    check_generator,
+    check_matrix,
+    check_positive_int,
+    check_simplex,
+)
 from mol_diffusion.schedules import VPSchedule
 
 __all__ = [
@@ -64,6 +69,7 @@ def draw_dsm(
         draws_per_pair: independent (t, eps) draws per pair.
     """
     x = check_matrix(x, "x")
+    check_generator(generator)
     reps = check_positive_int(draws_per_pair, "draws_per_pair")
     rows = torch.arange(x.shape[0]).repeat(reps)
     n = rows.shape[0]
@@ -99,11 +105,12 @@ def linear_scalarization(task_losses: torch.Tensor, weights) -> torch.Tensor:
     return torch.tensordot(w, task_losses, dims=1)
 
 
-def chebyshev_scalarization(task_losses: torch.Tensor, weights, ideal: torch.Tensor | None = None):
+def chebyshev_scalarization(task_losses: torch.Tensor, weights, ideal=None) -> torch.Tensor:
     """max_k lambda_k (L_k - z_k), ideal point z (zeros by default). Shape (K, ...) -> (...)."""
-    w = check_simplex(weights, task_losses.shape[0]).to(task_losses.dtype)
-    z = torch.zeros(task_losses.shape[0], dtype=task_losses.dtype) if ideal is None else ideal
-    if z.shape != (task_losses.shape[0],):
-        raise ValueError(f"ideal must have shape ({task_losses.shape[0]},), got {tuple(z.shape)}")
+    k = task_losses.shape[0]
+    w = check_simplex(weights, k).to(task_losses.dtype)
+    z = torch.zeros(k, dtype=task_losses.dtype) if ideal is None else torch.as_tensor(ideal)
+    if z.shape != (k,):
+        raise ValueError(f"ideal must have shape ({k},), got {tuple(z.shape)}")
     shape = (-1,) + (1,) * (task_losses.dim() - 1)
-    return (w.reshape(shape) * (task_losses - z.reshape(shape))).amax(0)
+    return (w.reshape(shape) * (task_losses - z.to(task_losses.dtype).reshape(shape))).amax(0)

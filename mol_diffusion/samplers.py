@@ -25,7 +25,12 @@ from collections.abc import Callable
 
 import torch
 
-from mol_diffusion._validation import DivergenceError, check_matrix, check_positive_int
+from mol_diffusion._validation import (
+    DivergenceError,
+    check_generator,
+    check_matrix,
+    check_positive_int,
+)
 from mol_diffusion.schedules import VPSchedule
 
 __all__ = ["affine_moments", "ddim", "probability_flow", "reverse_sde"]
@@ -39,12 +44,20 @@ def _grid(schedule: VPSchedule, steps: int) -> torch.Tensor:
     return torch.linspace(1.0, schedule.t_min, steps + 1, dtype=torch.float64)
 
 
-def _start(
-    c: torch.Tensor, dim: int, generator: torch.Generator, dtype: torch.dtype
-) -> torch.Tensor:
+def _start(c: torch.Tensor, dim: int, generator: torch.Generator) -> torch.Tensor:
     c = check_matrix(c, "c")
     check_positive_int(dim, "dim")
-    return torch.randn(c.shape[0], dim, generator=generator, dtype=torch.float64).to(dtype)
+    check_generator(generator)
+    return torch.randn(c.shape[0], dim, generator=generator, dtype=torch.float64).to(c.dtype)
+
+
+def _checked_score(
+    score_fn: ScoreFn, x: torch.Tensor, c: torch.Tensor, t: torch.Tensor
+) -> torch.Tensor:
+    s = score_fn(x, c, t)
+    if s.shape != x.shape:
+        raise ValueError(f"score_fn must return shape {tuple(x.shape)}, got {tuple(s.shape)}")
+    return s
 
 
 def _checked(x: torch.Tensor, sampler: str) -> torch.Tensor:
@@ -62,13 +75,15 @@ def reverse_sde(
     steps: int = 500,
 ) -> torch.Tensor:
     """Euler–Maruyama on the reverse SDE. Returns samples of shape (B, dim)."""
-    x = _start(c, dim, generator, c.dtype)
+    x = _start(c, dim, generator)
     grid = _grid(schedule, steps)
     for t_cur, t_next in itertools.pairwise(grid):
         h = float(t_cur - t_next)
         t = torch.full((x.shape[0],), float(t_cur), dtype=x.dtype)
         beta = schedule.beta(t)[:, None]
-        drift = 0.5 * beta * x + beta * score_fn(x, c, t)  # reverse-time drift, per unit of -dt
+        drift = 0.5 * beta * x + beta * _checked_score(
+            score_fn, x, c, t
+        )  # reverse-time drift, per unit of -dt
         z = torch.randn(x.shape, generator=generator, dtype=torch.float64).to(x.dtype)
         x = x + h * drift + (beta * h).sqrt() * z
     return _checked(x, "reverse_sde")
@@ -83,12 +98,12 @@ def probability_flow(
     steps: int = 100,
 ) -> torch.Tensor:
     """Heun (2nd-order) integration of the probability-flow ODE. Returns (B, dim)."""
-    x = _start(c, dim, generator, c.dtype)
+    x = _start(c, dim, generator)
     grid = _grid(schedule, steps)
 
     def velocity(x: torch.Tensor, t_val: float) -> torch.Tensor:  # dx/dt
         t = torch.full((x.shape[0],), t_val, dtype=x.dtype)
-        return -0.5 * schedule.beta(t)[:, None] * (x + score_fn(x, c, t))
+        return -0.5 * schedule.beta(t)[:, None] * (x + _checked_score(score_fn, x, c, t))
 
     for t_cur, t_next in itertools.pairwise(grid):
         dt = float(t_next - t_cur)  # negative
@@ -108,14 +123,14 @@ def ddim(
     steps: int = 100,
 ) -> torch.Tensor:
     """Deterministic DDIM on the continuous VP schedule. Returns (B, dim)."""
-    x = _start(c, dim, generator, c.dtype)
+    x = _start(c, dim, generator)
     grid = _grid(schedule, steps)
     for t_cur, t_next in itertools.pairwise(grid):
         t = torch.full((x.shape[0],), float(t_cur), dtype=x.dtype)
         a_t, s_t = schedule.alpha(t)[:, None], schedule.sigma(t)[:, None]
         t_n = torch.full_like(t, float(t_next))
         a_n, s_n = schedule.alpha(t_n)[:, None], schedule.sigma(t_n)[:, None]
-        eps_hat = -s_t * score_fn(x, c, t)
+        eps_hat = -s_t * _checked_score(score_fn, x, c, t)
         x0_hat = (x - s_t * eps_hat) / a_t
         x = a_n * x0_hat + s_n * eps_hat
     return _checked(x, "ddim")

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from mol_diffusion._validation import check_finite, check_positive_int
+from mol_diffusion._validation import check_finite, check_generator, check_positive_int
 
 __all__ = [
     "DDIMScheduler",
@@ -92,13 +92,20 @@ class VPSchedule:
 
 
 def linear_betas(num_train_timesteps: int, beta_start: float = 1e-4, beta_end: float = 0.02):
-    """Linear betas of Ho et al. (2020), Sec. 4: beta_1 = 1e-4 ... beta_T = 0.02 for T = 1000."""
-    check_positive_int(num_train_timesteps, "num_train_timesteps")
-    if not 0 < beta_start <= beta_end < 1:
+    """Linear betas of Ho et al. (2020), Sec. 4: beta_1 = 1e-4 ... beta_T = 0.02 for T = 1000.
+
+    For other T both ends are scaled by 1000 / T, the end clipped at 0.999 (the scaling used by
+    Nichol & Dhariwal, 2021), so abar_T stays ~4e-5 and x_T ~ N(0, I) holds for T near 1000.
+    """
+    t = check_positive_int(num_train_timesteps, "num_train_timesteps")
+    scale = 1000.0 / t
+    start, end = scale * beta_start, min(scale * beta_end, 0.999)  # clipped as in cosine_betas
+    if not 0 < start <= end < 1:
         raise ValueError(
-            f"need 0 < beta_start <= beta_end < 1, got beta_start={beta_start}, beta_end={beta_end}"
+            f"need 0 < beta_start <= beta_end < 1 after scaling by 1000/T, "
+            f"got beta_start={start}, beta_end={end}"
         )
-    return torch.linspace(beta_start, beta_end, num_train_timesteps, dtype=torch.float64)
+    return torch.linspace(start, end, t, dtype=torch.float64)
 
 
 def cosine_betas(num_train_timesteps: int, s: float = 0.008, max_beta: float = 0.999):
@@ -126,7 +133,7 @@ class SchedulerOutput:
     pred_original_sample: torch.Tensor
 
 
-@dataclass
+@dataclass(eq=False)
 class DDPMScheduler:
     """Discrete DDPM scheduler with an epsilon-predicting model.
 
@@ -178,7 +185,8 @@ class DDPMScheduler:
         return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
 
     def set_timesteps(self, num_inference_steps: int) -> None:
-        """Use ``num_inference_steps`` evenly spaced timesteps, from T-1 down to 0."""
+        """Use ``num_inference_steps`` evenly spaced timesteps starting at T-1 ("trailing"
+        spacing: the first step always starts from the fully noised level)."""
         check_positive_int(num_inference_steps, "num_inference_steps")
         if num_inference_steps > self.num_train_timesteps:
             raise ValueError(
@@ -186,8 +194,10 @@ class DDPMScheduler:
                 f"got {num_inference_steps}"
             )
         ratio = self.num_train_timesteps / num_inference_steps
-        steps = (torch.arange(num_inference_steps, dtype=torch.float64) * ratio).round().long()
-        self.timesteps = steps.flip(0)
+        steps = self.num_train_timesteps - (
+            torch.arange(num_inference_steps, dtype=torch.float64) * ratio
+        )
+        self.timesteps = steps.round().long() - 1
 
     def previous_timestep(self, t: int) -> int:
         """The timestep after ``t`` in the current inference grid, or -1 after the last one."""
@@ -227,6 +237,7 @@ class DDPMScheduler:
                 f"model_output must have the shape of sample {tuple(sample.shape)}, "
                 f"got {tuple(model_output.shape)}"
             )
+        check_finite(model_output, "model_output")
         t_prev = self.previous_timestep(t)
         abar_t, abar_prev = self._abar(t, sample.dtype), self._abar(t_prev, sample.dtype)
         beta_t = 1 - abar_t / abar_prev  # effective beta over the (possibly strided) step
@@ -240,7 +251,7 @@ class DDPMScheduler:
             return SchedulerOutput(prev_sample=mean, pred_original_sample=x0)
         # 3. posterior variance beta_tilde = (1 - abar_prev) / (1 - abar_t) beta_t
         var = (1 - abar_prev) / (1 - abar_t) * beta_t
-        noise = torch.randn(sample.shape, generator=generator, dtype=sample.dtype)
+        noise = torch.randn(sample.shape, generator=check_generator(generator), dtype=sample.dtype)
         return SchedulerOutput(prev_sample=mean + var.sqrt() * noise, pred_original_sample=x0)
 
     def _check_timesteps(self, timesteps: torch.Tensor) -> None:
@@ -254,7 +265,7 @@ class DDPMScheduler:
             )
 
 
-@dataclass
+@dataclass(eq=False)
 class DDIMScheduler(DDPMScheduler):
     """Deterministic-by-default DDIM scheduler (Song et al., 2021, eq. 12).
 
@@ -296,5 +307,6 @@ class DDIMScheduler(DDPMScheduler):
         # 3. direction pointing to x_t, then the optional fresh noise
         prev = abar_prev.sqrt() * x0 + (1 - abar_prev - s**2).clamp(min=0).sqrt() * eps
         if self.eta > 0 and t_prev >= 0:
-            prev = prev + s * torch.randn(sample.shape, generator=generator, dtype=sample.dtype)
+            z = torch.randn(sample.shape, generator=check_generator(generator), dtype=sample.dtype)
+            prev = prev + s * z
         return SchedulerOutput(prev_sample=prev, pred_original_sample=x0)

@@ -61,11 +61,10 @@ def test_task_log_prob_matches_scipy(fam, seed):
         torch.testing.assert_close(
             fam.task_log_prob(k, x_t, c, t), torch.tensor(ref, dtype=torch.float64)
         )
-    ref_q = [
-        stats.multivariate_normal(fam.cond_mean[0].numpy(), fam.cond_cov[0].numpy()).logpdf(ci)
-        for ci in c
-    ]
-    torch.testing.assert_close(fam.cond_log_prob(c)[0], torch.tensor(ref_q, dtype=torch.float64))
+    for k in range(fam.num_tasks):
+        q_k = stats.multivariate_normal(fam.cond_mean[k].numpy(), fam.cond_cov[k].numpy())
+        ref_q = torch.tensor([q_k.logpdf(ci) for ci in c.numpy()], dtype=torch.float64)
+        torch.testing.assert_close(fam.cond_log_prob(c)[k], ref_q)
 
 
 @given(fam=families, seed=st.integers(0, 1000))

@@ -71,6 +71,10 @@ def test_energy_distance_matches_scipy_in_one_dimension():
     assert float(ours) == pytest.approx(stats.energy_distance(a, b), rel=1e-10)
     x = torch.tensor(rng.normal(size=(50, 3)))
     assert float(energy_distance(x, x)) == 0.0
+    # Exact distances far from the origin: a permutation of the same sample is at distance ~0
+    # (sqrt of summation-order rounding, ~1e-8; the matmul shortcut of cdist gave ~4e-6).
+    far = x + 100.0
+    assert float(energy_distance(far, far.flip(0))) < 1e-6
 
 
 def test_excess_risk_is_zero_for_the_truth_and_uses_common_random_numbers():

@@ -63,30 +63,101 @@ def test_ddpm_step_with_the_true_noise_recovers_x0(kind):
     assert out.prev_sample.shape == x0.shape
 
 
-def test_ddpm_sampling_of_a_point_mass_with_the_exact_noise_predictor():
-    """Target delta at mu: the exact eps is (x_t - sqrt(abar) mu) / sqrt(1 - abar); sampling
-    through every step must land on mu (the last step has no noise)."""
-    sched = DDPMScheduler(num_train_timesteps=50)
-    sched.set_timesteps(10)
-    mu = torch.tensor([[1.5, -0.5]], dtype=torch.float64).expand(4, 2)
-    g = torch.Generator().manual_seed(2)
-    x = torch.randn(4, 2, generator=g, dtype=torch.float64)
-    for t in sched.timesteps.tolist():
+def exact_gaussian_eps(sched, mu: float, var: float):
+    """Exact noise predictor for x0 ~ N(mu, var): E[eps | x_t] with abar = alphas_cumprod[t] is
+    sqrt(1 - abar) (x_t - sqrt(abar) mu) / (abar var + 1 - abar) (Gaussian conditioning)."""
+
+    def eps(x, t):
         abar = sched.alphas_cumprod[t]
-        eps = (x - abar.sqrt() * mu) / (1 - abar).sqrt()
-        x = sched.step(eps, t, x, generator=g).prev_sample
-    torch.testing.assert_close(x, mu)
+        return (1 - abar).sqrt() * (x - abar.sqrt() * mu) / (abar * var + 1 - abar)
+
+    return eps
 
 
-def test_ddim_is_deterministic_and_exact_for_a_point_mass():
-    sched = DDIMScheduler(num_train_timesteps=1000)
-    sched.set_timesteps(20)
-    mu = torch.tensor([[0.7]], dtype=torch.float64)
-    x = torch.tensor([[2.0]], dtype=torch.float64)
+def run(sched, eps_fn, x, generator):
     for t in sched.timesteps.tolist():
-        abar = sched.alphas_cumprod[t]
-        x = sched.step((x - abar.sqrt() * mu) / (1 - abar).sqrt(), t, x).prev_sample
-    torch.testing.assert_close(x, mu)
+        x = sched.step(eps_fn(x, t), t, x, generator=generator).prev_sample
+    return x
+
+
+def ddpm_output_law(abars: list[float], mu: float, var: float) -> tuple[float, float]:
+    """Exact mean and variance of the strided DDPM sampler's output for x0 ~ N(mu, var) with the
+    exact noise predictor, started from N(0, 1). Derived independently of the scheduler code by
+    Gaussian conditioning: with x0_hat = E[x0 | x_t] and, for a step t -> s,
+    x_s | x_t, x0 ~ N(sqrt(ab_s) x0 + k (x_t - sqrt(ab_t) x0), (1 - ab_s) - k^2 (1 - ab_t)),
+    k = (1 - ab_s) sqrt(ab_t / ab_s) / (1 - ab_t). The last step returns x0_hat."""
+    m, v = 0.0, 1.0
+    for i, ab_t in enumerate(abars):
+        gain = (
+            math.sqrt(ab_t) * var / (ab_t * var + 1 - ab_t)
+        )  # x0_hat = mu + gain (x_t - sqrt(ab_t) mu)
+        a0, b0 = gain, mu - gain * math.sqrt(ab_t) * mu
+        if i + 1 == len(abars):
+            return a0 * m + b0, a0**2 * v
+        ab_s = abars[i + 1]
+        k = (1 - ab_s) * math.sqrt(ab_t / ab_s) / (1 - ab_t)
+        c0 = math.sqrt(ab_s) - k * math.sqrt(ab_t)  # coefficient of x0_hat
+        a, b = c0 * a0 + k, c0 * b0
+        m, v = a * m + b, a**2 * v + (1 - ab_s) - k**2 * (1 - ab_t)
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize(("kind", "steps"), [("linear", 1000), ("linear", 20), ("cosine", 50)])
+def test_ddpm_ancestral_sampling_has_the_exact_strided_output_law(kind, steps):
+    """Every intermediate step matters: the output law is compared with an independent exact
+    recursion (coarse strides make DDPM under-dispersed, and the recursion knows by how much).
+    Tolerance: 5 Monte Carlo standard errors."""
+    sched = DDPMScheduler(num_train_timesteps=1000, beta_schedule=kind)
+    sched.set_timesteps(steps)
+    mu, var, n = 3.0, 0.25, 40_000
+    g = torch.Generator().manual_seed(0)
+    x = run(
+        sched,
+        exact_gaussian_eps(sched, mu, var),
+        torch.randn(n, 1, generator=g, dtype=torch.float64),
+        g,
+    )
+    abars = [float(sched.alphas_cumprod[t]) for t in sched.timesteps.tolist()]
+    mean, variance = ddpm_output_law(abars, mu, var)
+    assert abs(float(x.mean()) - mean) < 5 * math.sqrt(variance / n)
+    assert abs(float(x.var()) - variance) < 5 * variance * math.sqrt(2 / n)
+    if steps == 1000:  # with all steps the sampler is (nearly) exact for the target itself
+        assert mean == pytest.approx(mu, abs=0.01) and variance == pytest.approx(var, rel=0.02)
+
+
+def test_ddim_eta_one_equals_ddpm_and_eta_zero_is_deterministic():
+    mu, var = -1.0, 0.5
+    ddpm, ddim1, ddim0 = DDPMScheduler(), DDIMScheduler(eta=1.0), DDIMScheduler(eta=0.0)
+    for sched in (ddpm, ddim1, ddim0):
+        sched.set_timesteps(50)
+    x0 = torch.randn(1000, 1, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    a = run(ddpm, exact_gaussian_eps(ddpm, mu, var), x0, torch.Generator().manual_seed(2))
+    b = run(ddim1, exact_gaussian_eps(ddim1, mu, var), x0, torch.Generator().manual_seed(2))
+    torch.testing.assert_close(a, b)
+    c1 = run(ddim0, exact_gaussian_eps(ddim0, mu, var), x0, torch.Generator().manual_seed(3))
+    c2 = run(ddim0, exact_gaussian_eps(ddim0, mu, var), x0, torch.Generator().manual_seed(4))
+    torch.testing.assert_close(c1, c2, rtol=0, atol=0)
+    # The deterministic DDIM map of N(0, 1) through the exact predictor lands near N(mu, var).
+    assert abs(float(c1.mean()) - mu) < 0.1 and float(c1.var()) == pytest.approx(var, rel=0.15)
+
+
+def test_set_timesteps_starts_from_the_noisiest_level():
+    sched = DDPMScheduler(num_train_timesteps=1000)
+    sched.set_timesteps(1)
+    assert sched.timesteps.tolist() == [999]
+    sched.set_timesteps(4)
+    assert sched.timesteps.tolist() == [999, 749, 499, 249]
+    # linear betas are rescaled by 1000 / T, so abar_T ~ 4e-5 for any T
+    assert float(DDPMScheduler(num_train_timesteps=50).alphas_cumprod[-1]) < 1e-4
+
+
+def test_ddpm_step_rejects_nan_and_a_missing_generator():
+    sched = DDPMScheduler(num_train_timesteps=10)
+    x = torch.zeros(2, 1, dtype=torch.float64)
+    with pytest.raises(ValueError, match="model_output must be finite"):
+        sched.step(x + float("nan"), 9, x, generator=torch.Generator())
+    with pytest.raises(ValueError, match="generator must be a torch"):
+        sched.step(x, 9, x)
 
 
 @pytest.mark.parametrize(

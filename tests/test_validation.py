@@ -95,3 +95,62 @@ def test_integer_data_is_not_silently_coerced():
 def test_scalarization_checks_weights():
     with pytest.raises(ValueError, match="weights must sum to 1"):
         linear_scalarization(torch.ones(2, 5), [0.5, 0.6])
+
+
+def test_every_random_draw_needs_an_explicit_generator():
+    from mol_diffusion import draw_dsm, make_risk_draws, reverse_sde
+
+    with pytest.raises(ValueError, match="generator must be a torch"):
+        FAM.sample(0, 5, None)
+    with pytest.raises(ValueError, match="generator must be a torch"):
+        draw_dsm(X, FAM.schedule, None)
+    with pytest.raises(ValueError, match="generator must be a torch"):
+        make_risk_draws(FAM, 4, None)
+    with pytest.raises(ValueError, match="generator must be a torch"):
+        reverse_sde(lambda x, c, t: x, X, 2, FAM.schedule, None, steps=2)
+
+
+def test_float32_weights_on_the_simplex_are_accepted():
+    w32 = torch.tensor([0.5, 0.3, 0.2], dtype=torch.float32)  # sums to 1.0000000149 in float32
+    assert FAM.pareto_score(X, X, T, w32).shape == (4, 2)
+
+
+def test_wrongly_shaped_scores_are_rejected():
+    from mol_diffusion import excess_risk, reverse_sde
+
+    g = torch.Generator().manual_seed(0)
+    narrow = lambda x_t, c, t: x_t[:, :1]  # noqa: E731
+    with pytest.raises(ValueError, match=r"score must have shape \(\d+, 2\)"):
+        excess_risk(narrow, FAM, [1 / 3] * 3, num_per_task=4, generator=g)
+    with pytest.raises(ValueError, match=r"score_fn must return shape \(4, 2\)"):
+        reverse_sde(narrow, X, 2, FAM.schedule, g, steps=2)
+
+
+def test_schedule_mismatch_is_caught_through_a_bound_method():
+    from mol_diffusion import VPSchedule, excess_risk
+
+    g = torch.Generator().manual_seed(0)
+    model = RandomFeatureScore(8, schedule=VPSchedule(beta_max=10.0)).fit(
+        *FAM.sample(0, 20, g), generator=g
+    )
+    with pytest.raises(ValueError, match="schedule"):
+        excess_risk(model.score, FAM, [1 / 3] * 3, num_per_task=4, generator=g)
+
+
+def test_gaussian_distances_reject_non_positive_definite_covariances():
+    from mol_diffusion import kl_gaussian, w2_gaussian
+
+    m, eye = torch.zeros(2, dtype=torch.float64), torch.eye(2, dtype=torch.float64)
+    with pytest.raises(ValueError, match="cov_p must be positive definite"):
+        kl_gaussian(m, -eye, m, eye)
+    with pytest.raises(ValueError, match="cov_q must be symmetric"):
+        w2_gaussian(m, eye, m, eye + torch.tensor([[0.0, 1.0], [0.0, 0.0]], dtype=torch.float64))
+
+
+def test_mlp_fit_leaves_the_global_rng_alone():
+    g = torch.Generator().manual_seed(0)
+    c, x = FAM.sample(0, 16, g)
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    MLPScore(8, 1, steps=2, batch_size=4).fit(c, x, generator=g)
+    assert torch.equal(before, torch.random.get_rng_state())

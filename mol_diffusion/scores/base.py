@@ -22,6 +22,7 @@ import torch
 
 from mol_diffusion._validation import (
     NotFittedError,
+    check_generator,
     check_matrix,
     check_pairs,
     check_sample_weights,
@@ -136,8 +137,7 @@ class ScoreModelBase(abc.ABC):
         """
         c, x = check_pairs(c, x)
         w = check_sample_weights(weights, x.shape[0])
-        if not isinstance(generator, torch.Generator):
-            raise ValueError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+        check_generator(generator)
         self._dims = None
         self._fit(c, x, w, generator, run_name or type(self).__name__)
         self._dims = (x.shape[1], c.shape[1])

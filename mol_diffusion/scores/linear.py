@@ -18,7 +18,12 @@ from dataclasses import dataclass, field
 
 import torch
 
-from mol_diffusion._validation import check_matrix, check_positive_float, check_times
+from mol_diffusion._validation import (
+    check_generator,
+    check_matrix,
+    check_positive_float,
+    check_times,
+)
 from mol_diffusion.schedules import VPSchedule
 from mol_diffusion.scores.base import ScoreModelBase
 
@@ -104,7 +109,7 @@ class LinearGaussianScore(ScoreModelBase):
     def sample_exact(self, c: torch.Tensor, *, generator: torch.Generator) -> torch.Tensor:
         """Exact draws x ~ N(A c + b, Sigma), shape (B, dim): the ablation to diffusion sampling."""
         mean = self.mean(c)
-        z = torch.randn(mean.shape, generator=generator, dtype=torch.float64)
+        z = torch.randn(mean.shape, generator=check_generator(generator), dtype=torch.float64)
         return (mean + (z * self._evals.sqrt()) @ self._evecs.T).to(c.dtype)
 
     @property

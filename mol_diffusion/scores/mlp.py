@@ -36,7 +36,7 @@ class MLPScoreConfig:
     steps: Adam steps.
     batch_size: pairs per minibatch.
     lr: peak learning rate (cosine decay to 10% over ``steps``).
-    ema_decay: EMA decay in [0, 1), or None to evaluate the raw weights.
+    ema_decay: EMA decay in [0, 1) (with warm-up), or None to evaluate the raw weights.
     time_features: size of the sinusoidal time embedding (even).
     schedule: the forward process.
     """
@@ -120,7 +120,10 @@ class MLPScore(ScoreModelBase):
         cfg = self.config
         n, dim = x.shape
         self.scaler = InputScaler.fit(c, x, weights)
-        net = _Network(dim + c.shape[1] + cfg.time_features, dim, cfg.width, cfg.depth)
+        with torch.random.fork_rng(
+            devices=[]
+        ):  # nn.Linear's own init must not touch the global RNG
+            net = _Network(dim + c.shape[1] + cfg.time_features, dim, cfg.width, cfg.depth)
         net.reset_parameters(generator)
         ema = copy.deepcopy(net).requires_grad_(False) if cfg.ema_decay is not None else None
         opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
@@ -147,9 +150,12 @@ class MLPScore(ScoreModelBase):
             loss.backward()
             opt.step()
             if ema is not None:
+                # warm-up: the effective decay min(decay, (1 + step) / (10 + step)) keeps short
+                # runs from averaging in the random initialisation
+                decay = min(cfg.ema_decay, (1 + step) / (10 + step))
                 with torch.no_grad():
                     for p_ema, p in zip(ema.parameters(), net.parameters(), strict=True):
-                        p_ema.lerp_(p, 1 - cfg.ema_decay)
+                        p_ema.lerp_(p, 1 - decay)
         self.net = (ema if ema is not None else net).eval()
         self.final_loss = float(loss.detach())
 

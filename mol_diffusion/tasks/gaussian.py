@@ -38,6 +38,7 @@ from dataclasses import dataclass, field, replace
 import torch
 
 from mol_diffusion._validation import (
+    check_generator,
     check_matrix,
     check_positive_float,
     check_positive_int,
@@ -51,7 +52,7 @@ __all__ = ["GaussianTaskFamily", "make_gaussian_family", "make_misspecified_fami
 _LOG_2PI = math.log(2 * math.pi)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GaussianTaskFamily:
     """K conditional Gaussian tasks; the exact ground truth for every experiment on scores.
 
@@ -86,6 +87,11 @@ class GaussianTaskFamily:
         if k is None or k < 1:
             raise ValueError(
                 f"cond_mean must have shape (K, cond_dim), got {tuple(self.cond_mean.shape)}"
+            )
+        if self.b.dim() != 2 or self.B.dim() != 3:
+            raise ValueError(
+                f"b must have shape (K, dim) and B shape (K, dim, hidden), "
+                f"got {tuple(self.b.shape)} and {tuple(self.B.shape)}"
             )
         d = self.b.shape[-1]
         h = self.B.shape[-1]
@@ -178,13 +184,13 @@ class GaussianTaskFamily:
         """m draws c ~ q_k, shape (m, cond_dim)."""
         self._check_task(k)
         check_positive_int(m, "m")
-        z = torch.randn(m, self.cond_dim, generator=generator, dtype=torch.float64)
+        z = torch.randn(m, self.cond_dim, generator=check_generator(generator), dtype=torch.float64)
         return self.cond_mean[k] + z @ self._cond_chol[k].T
 
     def sample_given(self, k: int, c: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """x ~ p_k(. | c) for each row of c, shape (B, dim)."""
         mean = self.conditional_mean(k, c)
-        z = torch.randn(mean.shape, generator=generator, dtype=torch.float64)
+        z = torch.randn(mean.shape, generator=check_generator(generator), dtype=torch.float64)
         return mean + z @ self._noise_chol[k].T
 
     def sample(
