@@ -82,8 +82,10 @@ def test_random_feature_fit_solves_the_normal_equations(seed, num_features, ridg
     W = model.solve(draws, c, w)
     phi = model.features(draws.x_t, c[draws.rows], draws.t).numpy()
     d = (w[draws.rows] / w[draws.rows].sum()).numpy()
-    lhs = np.vstack([np.sqrt(d)[:, None] * phi, math.sqrt(ridge) * np.eye(num_features)])
-    rhs = np.vstack([np.sqrt(d)[:, None] * draws.eps.numpy(), np.zeros((num_features, 2))])
+    p = phi.shape[1]
+    assert p == num_features * (2 + 1 + 1)  # G gates x [z_x (2), z_c (1), 1]
+    lhs = np.vstack([np.sqrt(d)[:, None] * phi, math.sqrt(ridge) * np.eye(p)])
+    rhs = np.vstack([np.sqrt(d)[:, None] * draws.eps.numpy(), np.zeros((p, 2))])
     ref, *_ = linalg.lstsq(lhs, rhs)
     np.testing.assert_allclose(W.numpy(), ref, rtol=1e-6, atol=1e-8)
 
