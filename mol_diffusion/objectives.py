@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from mol_diffusion._validation import (
@@ -35,7 +36,9 @@ __all__ = [
     "chebyshev_scalarization",
     "draw_dsm",
     "dsm_loss",
+    "hypervolume",
     "linear_scalarization",
+    "pareto_mask",
 ]
 
 
@@ -114,3 +117,46 @@ def chebyshev_scalarization(task_losses: torch.Tensor, weights, ideal=None) -> t
         raise ValueError(f"ideal must have shape ({k},), got {tuple(z.shape)}")
     shape = (-1,) + (1,) * (task_losses.dim() - 1)
     return (w.reshape(shape) * (task_losses - z.to(task_losses.dtype).reshape(shape))).amax(0)
+
+
+def pareto_mask(points) -> np.ndarray:
+    """Boolean mask of the non-dominated rows of ``points`` (P, K), all objectives minimized."""
+    pts = np.asarray(points, dtype=float)
+    if pts.ndim != 2:
+        raise ValueError(f"points must have shape (P, K), got {pts.shape}")
+    dominated = np.zeros(len(pts), dtype=bool)
+    for i, p in enumerate(pts):
+        better_eq = (pts <= p).all(1) & (pts < p).any(1)
+        dominated[i] = better_eq.any()
+    return ~dominated
+
+
+def hypervolume(points, reference) -> float:
+    """Volume of the region dominated by ``points`` (P, K) and bounded by ``reference`` (K,),
+    all objectives minimized. Exact, by slicing along the last objective (fine for the small
+    fronts used here: O(P^K)). Points not strictly below the reference in every objective
+    contribute nothing."""
+    pts = np.asarray(points, dtype=float)
+    ref = np.asarray(reference, dtype=float)
+    if pts.ndim != 2 or ref.shape != (pts.shape[1],):
+        raise ValueError(
+            f"points must be (P, K) and reference (K,), got {pts.shape} and {ref.shape}"
+        )
+    if not (np.isfinite(pts).all() and np.isfinite(ref).all()):
+        raise ValueError("points and reference must be finite")
+    return _hv(pts[(pts < ref).all(1)], ref)
+
+
+def _hv(pts: np.ndarray, ref: np.ndarray) -> float:
+    if len(pts) == 0:
+        return 0.0
+    if pts.shape[1] == 1:
+        return float(ref[0] - pts[:, 0].min())
+    pts = pts[np.argsort(pts[:, -1], kind="stable")]
+    volume = 0.0
+    for i in range(len(pts)):
+        upper = pts[i + 1, -1] if i + 1 < len(pts) else ref[-1]
+        depth = upper - pts[i, -1]
+        if depth > 0:
+            volume += depth * _hv(pts[: i + 1, :-1], ref[:-1])
+    return float(volume)
