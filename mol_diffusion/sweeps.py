@@ -1,0 +1,289 @@
+"""Experiment grids -> tidy results tables, on any ``concurrent.futures.Executor``.
+
+A sweep expands an ``ExperimentConfig`` into cells (method, n, m, capacity, lambda, replicate),
+runs each cell independently and returns one row per fitted generalist. Reproducibility:
+
+- Every seed is derived from the experiment seed and the cell with ``numpy.random.SeedSequence``
+  (``spawn_key``), never from execution order, so results do not depend on the executor, the
+  number of workers or the order in which cells finish.
+- Common random numbers: within a replicate the data (n labeled pairs per task, nested across n;
+  m unlabeled conditions, nested across m, with hidden true labels for the oracle) and the
+  generalist's own seed are shared by all methods and all n, and the specialists' seed (and so
+  the pseudo-labels) is shared by all generalist capacities, so comparisons across methods and
+  across capacities are paired. The risk is evaluated on one set of draws per experiment.
+- Each cell runs with one torch thread, so floating-point reductions are the same everywhere.
+
+Columns: experiment, method, n (<NA> for the oracle, which uses no scarce pairs), m, capacity,
+num_params, weights_index, weights, replicate, risk, risk_se, risk_task0..K-1, num_pairs,
+fit_seconds. ``fit_seconds`` is the only column that varies between identical runs
+(``TIMING_COLUMNS``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import multiprocessing
+import os
+import sys
+from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from mol_diffusion import paths
+from mol_diffusion.config import ExperimentConfig
+from mol_diffusion.metrics import RiskDraws, excess_risk, make_risk_draws
+from mol_diffusion.tasks import GaussianTaskFamily
+from mol_diffusion.two_stage import labeled_only, oracle, two_stage
+
+__all__ = [
+    "TIMING_COLUMNS",
+    "Cell",
+    "cells",
+    "load_or_run",
+    "results_path",
+    "risk_draws",
+    "run_cell",
+    "run_sweep",
+]
+
+TIMING_COLUMNS = ("fit_seconds",)
+_DATA, _FIT, _RISK, _SPECIALIST = 0, 1, 2, 3  # first spawn_key entry: what the seed is for
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One fit: a method at one grid point and replicate. ``n`` is None for the oracle."""
+
+    method: str
+    n: int | None
+    m: int
+    capacity_index: int
+    weights_index: int
+    replicate: int
+
+    @property
+    def label(self) -> str:
+        return (
+            f"{self.method}/n={self.n}/m={self.m}/cap{self.capacity_index}"
+            f"/w{self.weights_index}/rep{self.replicate}"
+        )
+
+
+def cells(config: ExperimentConfig) -> list[Cell]:
+    """All cells of the grid in canonical order (replicate-major)."""
+    caps = range(max(len(config.capacities), 1))
+    out = []
+    for rep in range(config.replicates):
+        for w in range(len(config.weights)):
+            for cap in caps:
+                for m in config.m:
+                    for method in config.methods:
+                        for n in (None,) if method == "oracle" else config.n:
+                            out.append(Cell(method, n, m, cap, w, rep))
+    return out
+
+
+def _seed(config: ExperimentConfig, *key: int) -> int:
+    """A 63-bit seed from the experiment seed and ``key`` (SeedSequence spawn key)."""
+    state = np.random.SeedSequence(
+        config.seed, spawn_key=tuple(int(k) for k in key)
+    ).generate_state(2, np.uint32)
+    return int((int(state[0]) << 31) ^ int(state[1])) & (2**63 - 1)
+
+
+def _generator(config: ExperimentConfig, *key: int) -> torch.Generator:
+    return torch.Generator().manual_seed(_seed(config, *key))
+
+
+def _replicate_data(config: ExperimentConfig, family: GaussianTaskFamily, replicate: int):
+    """Labeled pools (max n per task) and unlabeled conditions with hidden labels (max m)."""
+    g = _generator(config, _DATA, replicate)
+    labeled = [family.sample(k, max(config.n), g) for k in range(family.num_tasks)]
+    unlabeled = [family.sample(k, max(config.m), g) for k in range(family.num_tasks)]
+    return labeled, unlabeled
+
+
+def risk_draws(config: ExperimentConfig, family: GaussianTaskFamily | None = None) -> RiskDraws:
+    """The experiment's evaluation draws (common to every cell)."""
+    family = config.family.build() if family is None else family
+    return make_risk_draws(family, config.risk_draws, _generator(config, _RISK))
+
+
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_cell(config: ExperimentConfig, cell: Cell) -> dict:
+    """Fit one cell's generalist and evaluate its exact excess risk; returns one table row."""
+    with _one_thread():
+        family = config.family.build()
+        labeled_pool, unlabeled_pool = _replicate_data(config, family, cell.replicate)
+        weights = config.weights[cell.weights_index]
+        capacity = config.capacities[cell.capacity_index] if config.capacities else None
+        generalist = lambda: config.generalist.build(capacity)  # noqa: E731
+        generator = _generator(
+            config, _FIT, cell.replicate, cell.m, cell.capacity_index, cell.weights_index
+        )
+        run_name = f"{config.name}/{cell.label}"
+        unlabeled = [(c[: cell.m], x[: cell.m]) for c, x in unlabeled_pool]
+        if cell.method == "oracle":
+            result = oracle(
+                unlabeled, weights, generalist=generalist, generator=generator, run_name=run_name
+            )
+        else:
+            labeled = [(c[: cell.n], x[: cell.n]) for c, x in labeled_pool]
+            if cell.method == "two_stage":
+                result = two_stage(
+                    labeled,
+                    [c for c, _ in unlabeled],
+                    weights,
+                    specialist=config.specialist.build,
+                    generalist=generalist,
+                    generator=generator,
+                    pseudo_labels=config.pseudo_labels.build(),
+                    specialist_generator=_generator(
+                        config, _SPECIALIST, cell.replicate, cell.n, cell.m, cell.weights_index
+                    ),
+                    run_name=run_name,
+                )
+            else:
+                result = labeled_only(
+                    labeled, weights, generalist=generalist, generator=generator, run_name=run_name
+                )
+        risk = excess_risk(result.generalist, family, weights, draws=risk_draws(config, family))
+    row = {
+        "experiment": config.name,
+        "method": cell.method,
+        "n": cell.n,
+        "m": cell.m,
+        "capacity": capacity,
+        "num_params": result.generalist.num_params,
+        "weights_index": cell.weights_index,
+        "weights": ",".join(f"{w:.6g}" for w in weights),
+        "replicate": cell.replicate,
+        "risk": risk.scalarized,
+        "risk_se": risk.scalarized_se,
+    }
+    row.update({f"risk_task{k}": v for k, v in enumerate(risk.per_task)})
+    row.update({"num_pairs": result.num_pairs, "fit_seconds": result.fit_seconds})
+    return row
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+
+
+def default_executor(workers: int | None = None) -> Executor:
+    """A local process pool (spawned workers, one torch thread each)."""
+    workers = workers or os.cpu_count() or 1
+    return ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+    )
+
+
+def run_sweep(
+    config: ExperimentConfig,
+    *,
+    executor: Executor | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Run every cell of ``config`` and return the tidy results table (canonical row order).
+
+    Args:
+        config: the experiment.
+        executor: any ``concurrent.futures.Executor``; by default a local process pool with
+            ``workers`` processes, or the current process when ``workers == 1``.
+        workers: pool size for the default executor (default: all cores).
+        progress: show a progress bar (cells done, elapsed, time left) on stderr.
+    """
+    grid = cells(config)
+    bar = tqdm(total=len(grid), desc=config.name, unit="fit", disable=not progress, file=sys.stderr)
+    rows: dict[int, dict] = {}
+    try:
+        if executor is None and workers == 1:
+            for i, cell in enumerate(grid):
+                rows[i] = run_cell(config, cell)
+                bar.update()
+        else:
+            owned = executor is None
+            pool = default_executor(workers) if owned else executor
+            try:
+                futures = {pool.submit(run_cell, config, cell): i for i, cell in enumerate(grid)}
+                for future in as_completed(futures):
+                    rows[futures[future]] = future.result()
+                    bar.update()
+            finally:
+                if owned:
+                    pool.shutdown(cancel_futures=True)
+    finally:
+        bar.close()
+    table = pd.DataFrame([rows[i] for i in range(len(grid))])
+    for col in ("n", "capacity"):
+        table[col] = table[col].astype("Int64")
+    return table
+
+
+def results_path(config: ExperimentConfig, results_dir=None):
+    """``<results_dir>/<name>.csv`` (``<name>-quick.csv`` for quick runs); the default
+    directory is ``experiments/results``."""
+    directory = paths.RESULTS if results_dir is None else Path(results_dir)
+    return directory / f"{config.name}{'-quick' if config.quick else ''}.csv"
+
+
+def load_or_run(
+    config: ExperimentConfig,
+    *,
+    executor: Executor | None = None,
+    workers: int | None = None,
+    force: bool = False,
+    progress: bool = True,
+    results_dir=None,
+) -> pd.DataFrame:
+    """Load cached results when the config (and library version) is unchanged; else run and save.
+
+    The cache key is ``config.fingerprint()``, stored beside the table as ``<table>.meta.json``.
+    ``results_dir`` defaults to ``experiments/results``.
+    """
+    path = results_path(config, results_dir)
+    meta_path = path.with_suffix(".meta.json")
+    if not force and path.is_file() and meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("fingerprint") == config.fingerprint():
+            table = pd.read_csv(path)
+            for col in ("n", "capacity"):
+                table[col] = table[col].astype("Int64")
+            return table
+    table = run_sweep(config, executor=executor, workers=workers, progress=progress)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".csv.tmp")
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, path)  # never leave a half-written table under the real name
+    meta_path.write_text(
+        json.dumps(
+            {
+                "fingerprint": config.fingerprint(),
+                "experiment": config.name,
+                "quick": config.quick,
+                "rows": len(table),
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    return table

@@ -1,0 +1,217 @@
+r"""The two-stage semi-supervised procedure and its baselines.
+
+Paper symbols -> code: K tasks (``len(labeled)``), n paired samples per task (``labeled[k]``),
+m unlabeled conditions per task (``unlabeled[k]``), weights lambda (``weights``).
+
+- ``two_stage``: (1) fit one specialist per task on its n pairs; (2) label each task's m
+  unlabeled conditions with pseudo-samples drawn from that task's specialist (the diffusion
+  sampler by default; ``ExactPseudoLabels`` is the ablation for specialists with exact
+  samplers); (3) fit one generalist, without any task id, on the pooled pseudo-pairs with
+  per-pair weight lambda_k / m_k, so that task k carries total weight lambda_k as in the
+  scalarized objective sum_k lambda_k L_k.
+- ``labeled_only``: the same generalist class on the n pairs per task (weights lambda_k / n_k).
+- ``oracle``: the generalist on m *true* pairs per task: what the class achieves with m labels.
+
+Randomness: every function draws child seeds from ``generator`` in a fixed order, the
+generalist's seed first. Passing identically seeded generators to the three methods therefore
+gives the generalists the same random features, initialisation and DSM draws (common random
+numbers), so differences between methods come from their training pairs alone. ``two_stage``
+also accepts a separate ``specialist_generator`` for the specialists and pseudo-labels, so that
+generalists of different sizes can be fitted on the very same pseudo-pairs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from mol_diffusion._validation import (
+    check_generator,
+    check_matrix,
+    check_pairs,
+    check_positive_int,
+    check_simplex,
+)
+from mol_diffusion.samplers import reverse_sde
+from mol_diffusion.scores.base import ScoreModel
+
+__all__ = [
+    "DiffusionPseudoLabels",
+    "ExactPseudoLabels",
+    "FitResult",
+    "labeled_only",
+    "oracle",
+    "two_stage",
+]
+
+Pairs = tuple[torch.Tensor, torch.Tensor]
+ModelFactory = Callable[[], ScoreModel]
+
+
+@dataclass(frozen=True)
+class DiffusionPseudoLabels:
+    """Pseudo-samples drawn with a diffusion sampler from the specialist's score.
+
+    Args:
+        sampler: a function of ``mol_diffusion.samplers`` (reverse_sde, probability_flow, ddim).
+        steps: sampler steps.
+    """
+
+    sampler: Callable = reverse_sde
+    steps: int = 500
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.steps, "steps")
+
+    def __call__(self, specialist: ScoreModel, c: torch.Tensor, generator: torch.Generator):
+        return specialist.sample(c, generator=generator, steps=self.steps, sampler=self.sampler)
+
+
+@dataclass(frozen=True)
+class ExactPseudoLabels:
+    """Ablation: exact draws from the specialist's model (needs ``sample_exact``)."""
+
+    def __call__(self, specialist: ScoreModel, c: torch.Tensor, generator: torch.Generator):
+        if not hasattr(specialist, "sample_exact"):
+            raise ValueError(f"{type(specialist).__name__} has no exact sampler (sample_exact)")
+        return specialist.sample_exact(c, generator=generator)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """A fitted generalist and what produced it.
+
+    Attributes:
+        method: ``"two_stage"``, ``"labeled_only"`` or ``"oracle"``.
+        generalist: the fitted score model (sees no task id).
+        specialists: the per-task specialists (two_stage only), else empty.
+        num_pairs: pairs the generalist was fitted on.
+        fit_seconds: wall time of the whole procedure.
+    """
+
+    method: str
+    generalist: ScoreModel
+    specialists: tuple[ScoreModel, ...]
+    num_pairs: int
+    fit_seconds: float
+
+
+def _child(generator: torch.Generator) -> torch.Generator:
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    return torch.Generator().manual_seed(seed)
+
+
+def _check_tasks(pairs: Sequence[Pairs], weights, name: str) -> tuple[list[Pairs], torch.Tensor]:
+    if len(pairs) == 0:
+        raise ValueError(f"{name} must hold one (c, x) pair of tensors per task, got none")
+    checked = []
+    for k, item in enumerate(pairs):
+        if not isinstance(item, tuple | list) or len(item) != 2:
+            raise ValueError(f"{name}[{k}] must be a (c, x) pair of tensors")
+        checked.append(check_pairs(*item))
+    dims = {(c.shape[1], x.shape[1]) for c, x in checked}
+    if len(dims) != 1:
+        raise ValueError(f"every task in {name} must share (cond_dim, dim), got {sorted(dims)}")
+    return checked, check_simplex(weights, len(checked))
+
+
+def _pool(pairs: Sequence[Pairs], w: torch.Tensor):
+    """Concatenate tasks; pair weight lambda_k / n_k so task k's total weight is lambda_k."""
+    c = torch.cat([p[0] for p in pairs])
+    x = torch.cat([p[1] for p in pairs])
+    weights = torch.cat(
+        [
+            torch.full((p[0].shape[0],), float(w[k]) / p[0].shape[0], dtype=torch.float64)
+            for k, p in enumerate(pairs)
+        ]
+    )
+    return c, x, weights
+
+
+def _fit_generalist(factory: ModelFactory, pairs, w, generator, run_name) -> tuple[ScoreModel, int]:
+    c, x, weights = _pool(pairs, w)
+    model = factory().fit(c, x, weights=weights, generator=generator, run_name=run_name)
+    return model, c.shape[0]
+
+
+def two_stage(
+    labeled: Sequence[Pairs],
+    unlabeled: Sequence[torch.Tensor],
+    weights,
+    *,
+    specialist: ModelFactory,
+    generalist: ModelFactory,
+    generator: torch.Generator,
+    pseudo_labels: Callable = DiffusionPseudoLabels(),
+    specialist_generator: torch.Generator | None = None,
+    run_name: str = "two_stage",
+) -> FitResult:
+    """Specialists on scarce pairs -> pseudo-samples for abundant conditions -> generalist.
+
+    Args:
+        labeled: per task k, (c_k (n_k, cond_dim), x_k (n_k, dim)).
+        unlabeled: per task k, conditions (m_k, cond_dim) without samples.
+        weights: lambda on the simplex, length K.
+        specialist: builds an unfitted specialist (e.g. ``LinearGaussianScore``).
+        generalist: builds an unfitted generalist (e.g. ``lambda: RandomFeatureScore(1024)``).
+        generator: the only source of randomness.
+        pseudo_labels: (specialist, c, generator) -> x; diffusion sampling by default.
+        specialist_generator: seeds the specialists and pseudo-labels (default: derived from
+            ``generator``).
+        run_name: names the run in error messages.
+    """
+    start = time.perf_counter()
+    pairs, w = _check_tasks(labeled, weights, "labeled")
+    if len(unlabeled) != len(pairs):
+        raise ValueError(
+            f"unlabeled must hold one tensor per task ({len(pairs)}), got {len(unlabeled)}"
+        )
+    cond_dim = pairs[0][0].shape[1]
+    gen_generalist = _child(check_generator(generator))
+    source = generator
+    if specialist_generator is not None:
+        source = check_generator(specialist_generator, "specialist_generator")
+    gen_specialists, gen_labels = _child(source), _child(source)
+    specialists = tuple(
+        specialist().fit(c, x, generator=gen_specialists, run_name=f"{run_name}/specialist{k}")
+        for k, (c, x) in enumerate(pairs)
+    )
+    pseudo = []
+    for k, (model, c_u) in enumerate(zip(specialists, unlabeled, strict=True)):
+        c_u = check_matrix(c_u, f"unlabeled[{k}]", cols=cond_dim)
+        pseudo.append((c_u, pseudo_labels(model, c_u, gen_labels)))
+    model, num = _fit_generalist(generalist, pseudo, w, gen_generalist, f"{run_name}/generalist")
+    return FitResult("two_stage", model, specialists, num, time.perf_counter() - start)
+
+
+def labeled_only(
+    labeled: Sequence[Pairs],
+    weights,
+    *,
+    generalist: ModelFactory,
+    generator: torch.Generator,
+    run_name: str = "labeled_only",
+) -> FitResult:
+    """The generalist fitted directly on the n pairs per task (the supervised baseline)."""
+    start = time.perf_counter()
+    pairs, w = _check_tasks(labeled, weights, "labeled")
+    model, num = _fit_generalist(generalist, pairs, w, _child(generator), f"{run_name}/generalist")
+    return FitResult("labeled_only", model, (), num, time.perf_counter() - start)
+
+
+def oracle(
+    true_pairs: Sequence[Pairs],
+    weights,
+    *,
+    generalist: ModelFactory,
+    generator: torch.Generator,
+    run_name: str = "oracle",
+) -> FitResult:
+    """The generalist fitted on m true pairs per task: what the class can do with m labels."""
+    start = time.perf_counter()
+    pairs, w = _check_tasks(true_pairs, weights, "true_pairs")
+    model, num = _fit_generalist(generalist, pairs, w, _child(generator), f"{run_name}/generalist")
+    return FitResult("oracle", model, (), num, time.perf_counter() - start)
