@@ -1,0 +1,52 @@
+"""Command line: ``python -m mol_diffusion {run,claims} ...``.
+
+python -m mol_diffusion run sample_complexity [--quick] [--workers 2] [--force]
+python -m mol_diffusion claims [--quick] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m mol_diffusion", description=__doc__.splitlines()[0]
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run (or load cached) results of one experiment")
+    run.add_argument("experiment", help="a config name in experiments/ (e.g. sample_complexity)")
+    run.add_argument("--quick", action="store_true", help="use the config's [quick] overrides")
+    run.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    run.add_argument("--force", action="store_true", help="ignore cached results")
+    claims = sub.add_parser("claims", help="evaluate every registered claim on the saved results")
+    claims.add_argument("--quick", action="store_true", help="use the quick-run tables")
+    claims.add_argument("--write", action="store_true", help="write claims.json and claims.tex")
+    args = parser.parse_args(argv)
+
+    if args.command == "run":
+        from mol_diffusion.config import load_experiment
+        from mol_diffusion.sweeps import load_or_run, results_path
+
+        config = load_experiment(args.experiment, quick=args.quick)
+        table = load_or_run(config, workers=args.workers, force=args.force)
+        print(f"{len(table)} rows -> {results_path(config)}")
+        return 0
+
+    from mol_diffusion import claims as registry
+
+    verdicts = registry.evaluate_all(quick=args.quick)
+    with pd.option_context(
+        "display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60
+    ):
+        print(registry.verdict_frame(verdicts).to_string(index=False))
+    if args.write:
+        registry.write_outputs(verdicts)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

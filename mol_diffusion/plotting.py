@@ -1,0 +1,292 @@
+"""One figure style for the project. Functions here read results tables and draw; they never fit.
+
+Every panel shows seed means with a band of +/- 2 standard errors over replicates (clipped to
+positive values on log axes) and states the number of seeds. ``savefig`` writes PDF and PNG.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from mol_diffusion import stats
+
+__all__ = [
+    "METHOD_STYLE",
+    "figure_style",
+    "plot_capacity",
+    "plot_excess_vs_n",
+    "plot_pareto_fronts",
+    "plot_risk_vs_m",
+    "plot_risk_vs_n",
+    "savefig",
+]
+
+METHOD_STYLE = {
+    "two_stage": {"color": "#1f77b4", "marker": "o", "label": "two-stage"},
+    "labeled_only": {"color": "#d62728", "marker": "s", "label": "labeled-only"},
+    "oracle": {"color": "#555555", "marker": "^", "label": "oracle (m true pairs)"},
+    "exact": {"color": "#000000", "marker": "", "label": "exact Pareto front"},
+}
+
+_RC = {
+    "figure.dpi": 110,
+    "savefig.dpi": 200,
+    "font.size": 9,
+    "axes.titlesize": 9,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "lines.linewidth": 1.4,
+    "lines.markersize": 4,
+}
+
+
+@contextlib.contextmanager
+def figure_style() -> Iterator[None]:
+    """The project's matplotlib style (a context manager)."""
+    with matplotlib.rc_context(_RC):
+        yield
+
+
+def savefig(fig, name: str, directory: Path | None) -> list[Path]:
+    """Save ``fig`` as ``<directory>/<name>.pdf`` and ``.png``; no-op when directory is None."""
+    if directory is None:
+        return []
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    out = [directory / f"{name}.{ext}" for ext in ("pdf", "png")]
+    for path in out:
+        fig.savefig(
+            path,
+            bbox_inches="tight",
+            metadata={"CreationDate": None} if path.suffix == ".pdf" else None,
+        )
+    return out
+
+
+def _band(
+    ax, x, groups: pd.core.groupby.DataFrameGroupBy, column: str, style: dict, label: str | None
+):
+    mean = groups[column].mean()
+    se = groups[column].std(ddof=1).fillna(0) / np.sqrt(groups[column].count())
+    lo = np.clip(mean - 2 * se, mean * 0.05, None)
+    ax.plot(x, mean.to_numpy(), marker=style["marker"], color=style["color"], label=label)
+    ax.fill_between(
+        x, lo.to_numpy(), (mean + 2 * se).to_numpy(), color=style["color"], alpha=0.15, lw=0
+    )
+    return mean
+
+
+def plot_risk_vs_n(table: pd.DataFrame, *, m: int | None = None):
+    """Excess risk vs n (log-log), one panel per generalist capacity; oracle as a line."""
+    m = int(table.m.max()) if m is None else m
+    sel = table[(table.m == m) & (table.weights_index == 0)]
+    capacities = sorted(int(c) for c in sel.capacity.dropna().unique())
+    n_seeds = sel.replicate.nunique()
+    with figure_style():
+        fig, axes = plt.subplots(
+            1, len(capacities), figsize=(2.4 * len(capacities), 2.6), sharey=True, squeeze=False
+        )
+        for ax, cap in zip(axes[0], capacities, strict=True):
+            rows = sel[sel.capacity == cap]
+            p_gen = int(rows.num_params.iloc[0])
+            slopes = []
+            for method in ("two_stage", "labeled_only"):
+                r = rows[rows.method == method]
+                if r.empty:
+                    continue
+                x = np.array(sorted(r.n.unique()), dtype=float)
+                fit = stats.fit_power_law(r.n.astype(float), r.risk, r.replicate, n_boot=0)
+                slopes.append(f"{METHOD_STYLE[method]['label']}: slope {fit.slope:.2f}")
+                style = METHOD_STYLE[method]
+                _band(ax, x, r.groupby("n"), "risk", style, style["label"])
+            orc = rows[rows.method == "oracle"]
+            if not orc.empty:
+                style = METHOD_STYLE["oracle"]
+                ax.axhline(orc.risk.mean(), color=style["color"], ls="--", label=style["label"])
+            ax.text(
+                0.97,
+                0.97,
+                "\n".join(slopes),
+                transform=ax.transAxes,
+                ha="right",
+                va="top",
+                fontsize=7,
+            )
+            ax.set(
+                xscale="log",
+                yscale="log",
+                xlabel="paired samples per task n",
+                title=f"p_gen = {p_gen}",
+            )
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(
+            handles,
+            labels,
+            loc="upper center",
+            ncol=len(labels),
+            frameon=False,
+            bbox_to_anchor=(0.5, -0.04),
+        )
+        axes[0, 0].set_ylabel("scalarized excess score risk")
+        fig.suptitle(f"Risk vs n (m = {m}, {n_seeds} seeds; bands: +/- 2 s.e.)", y=1.02)
+    return fig
+
+
+def plot_capacity(table: pd.DataFrame, *, n: int | None = None, title: str = ""):
+    """Excess risk vs generalist parameters at one n (default: the smallest), per method."""
+    sel = table[(table.weights_index == 0) & (table.m == table.m.max())]
+    n = int(sel.n.min()) if n is None else n
+    n_seeds = sel.replicate.nunique()
+    with figure_style():
+        fig, ax = plt.subplots(figsize=(3.6, 2.8))
+        for method in ("two_stage", "labeled_only", "oracle"):
+            r = sel[(sel.method == method) & ((sel.n == n) if method != "oracle" else sel.n.isna())]
+            if r.empty:
+                continue
+            x = np.array(sorted(r.num_params.unique()), dtype=float)
+            fit = stats.fit_power_law(r.num_params, r.risk, r.replicate, n_boot=0)
+            _band(
+                ax,
+                x,
+                r.groupby("num_params"),
+                "risk",
+                METHOD_STYLE[method],
+                f"{METHOD_STYLE[method]['label']} (slope {fit.slope:.2f})",
+            )
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="generalist parameters p_gen",
+            ylabel="scalarized excess score risk",
+        )
+        ax.set_title(title or f"Capacity at n = {n} ({n_seeds} seeds)")
+        ax.legend(frameon=False)
+    return fig
+
+
+def plot_excess_vs_n(
+    excess: pd.DataFrame, *, reference_slope: float | None = -1.0, title: str = "", floor=None
+):
+    """(method - oracle) risk vs n with the fitted power law (and optional floor fit).
+
+    ``excess`` has columns n, replicate, excess (e.g. from ``claims._excess_over_oracle``).
+    """
+    n_seeds = excess.replicate.nunique()
+    with figure_style():
+        fig, ax = plt.subplots(figsize=(3.6, 2.8))
+        x = np.array(sorted(excess.n.unique()), dtype=float)
+        mean = _band(
+            ax, x, excess.groupby("n"), "excess", METHOD_STYLE["two_stage"], "two-stage - oracle"
+        )
+        if (mean > 0).all():
+            fit = stats.fit_power_law(
+                excess.n.astype(float), excess.excess, excess.replicate, n_boot=0
+            )
+            ax.plot(
+                x, fit.predict(x), color="k", lw=0.8, label=f"power-law fit, slope {fit.slope:.2f}"
+            )
+        if reference_slope is not None:
+            ax.plot(
+                x,
+                mean.iloc[0] * (x / x[0]) ** reference_slope,
+                color="k",
+                ls=":",
+                lw=0.8,
+                label=f"slope {reference_slope:g}",
+            )
+        if floor is not None:
+            ax.plot(
+                x,
+                floor.predict(x),
+                color="#2ca02c",
+                lw=1.0,
+                label=f"a n^b + c, floor {floor.c:.3g}",
+            )
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="paired samples per task n",
+            ylabel="excess over the oracle",
+        )
+        ax.set_title(title or f"Two-stage minus oracle ({n_seeds} seeds)")
+        ax.legend(frameon=False)
+    return fig
+
+
+def plot_risk_vs_m(table: pd.DataFrame, floors: dict | None = None):
+    """Two-stage risk vs m for each n (and the oracle), log-log, with optional floor fits."""
+    n_seeds = table.replicate.nunique()
+    colors = plt.get_cmap("viridis")
+    with figure_style():
+        fig, ax = plt.subplots(figsize=(4.0, 3.0))
+        ts = table[table.method == "two_stage"]
+        n_values = sorted(int(v) for v in ts.n.unique())
+        for i, n in enumerate(n_values):
+            r = ts[ts.n == n]
+            x = np.array(sorted(r.m.unique()), dtype=float)
+            style = {"color": colors(i / max(len(n_values) - 1, 1) * 0.85), "marker": "o"}
+            _band(ax, x, r.groupby("m"), "risk", style, f"two-stage, n = {n}")
+            if floors and n in floors:
+                ax.axhline(floors[n].c, color=style["color"], ls=":", lw=0.8)
+        orc = table[table.method == "oracle"]
+        if not orc.empty:
+            x = np.array(sorted(orc.m.unique()), dtype=float)
+            _band(ax, x, orc.groupby("m"), "risk", METHOD_STYLE["oracle"], "oracle")
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="unlabeled conditions per task m",
+            ylabel="scalarized excess score risk",
+        )
+        ax.set_title(f"Risk vs m ({n_seeds} seeds; dotted: fitted floors)")
+        ax.legend(frameon=False)
+    return fig
+
+
+def plot_pareto_fronts(table: pd.DataFrame, exact: np.ndarray | None = None):
+    """Per-task risks (L_0, L_1) of each method over the lambda grid (K = 2), seed means."""
+    n_seeds = table.replicate.nunique()
+    with figure_style():
+        fig, ax = plt.subplots(figsize=(3.8, 3.2))
+        for method in ("oracle", "two_stage", "labeled_only"):
+            r = table[table.method == method]
+            if r.empty:
+                continue
+            pts = r.groupby("weights_index")[["risk_task0", "risk_task1"]].mean().sort_index()
+            s = METHOD_STYLE[method]
+            ax.plot(
+                pts.risk_task0,
+                pts.risk_task1,
+                marker=s["marker"],
+                color=s["color"],
+                label=s["label"],
+            )
+        if exact is not None:
+            ax.plot(
+                exact[:, 0],
+                exact[:, 1],
+                color="k",
+                lw=0.8,
+                ls="--",
+                label=METHOD_STYLE["exact"]["label"],
+            )
+        ax.set(
+            xscale="log",
+            yscale="log",
+            xlabel="task 0 excess risk L_0",
+            ylabel="task 1 excess risk L_1",
+        )
+        ax.set_title(f"Fronts over lambda ({n_seeds} seeds)")
+        ax.legend(frameon=False)
+    return fig

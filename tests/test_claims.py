@@ -1,0 +1,295 @@
+"""Every claim can fail: synthetic results tables where it is true and where it is false.
+
+Tables are generated from a known risk law with multiplicative log-normal noise per replicate,
+in the schema the sweeps write (method, n, m, capacity, num_params, weights_index, replicate,
+risk, risk_task*). Each claim must return pass on its true law and fail on its false law.
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mol_diffusion import claims
+
+CAPS = [16, 32, 64, 128, 256]
+P_GEN = {c: c * 10 for c in CAPS}
+N_GRID = [8, 16, 32, 64, 128, 256]
+
+
+def table(
+    law,
+    *,
+    methods,
+    n=N_GRID,
+    m=(4096,),
+    caps=CAPS,
+    weights=1,
+    reps=6,
+    noise=0.03,
+    seed=0,
+    k=3,
+    base=None,
+):
+    """Rows for every cell; law(method, n, m, p_gen, w) -> (risk, per-task risks or None).
+
+    Noise mimics common random numbers: the part ``base(p_gen, w)`` shared by all methods (the
+    oracle's risk) gets one log-normal factor per (replicate, capacity, w); the rest of each
+    risk gets an independent factor per cell.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for rep in range(reps):
+        for w in range(weights):
+            for cap in caps:
+                shared = np.exp(rng.normal(0, noise))
+                for mm in m:
+                    for method in methods:
+                        for nn in [None] if method == "oracle" else n:
+                            risk, tasks = law(method, nn, mm, P_GEN[cap], w)
+                            b = 0.0 if base is None else min(base(P_GEN[cap], w), risk)
+                            noisy = b * shared + (risk - b) * np.exp(rng.normal(0, noise))
+                            factor = noisy / risk
+                            row = dict(
+                                method=method,
+                                n=nn,
+                                m=mm,
+                                capacity=cap,
+                                num_params=P_GEN[cap],
+                                weights_index=w,
+                                replicate=rep,
+                                risk=noisy,
+                            )
+                            tasks = tasks if tasks is not None else [risk] * k
+                            row.update({f"risk_task{i}": v * factor for i, v in enumerate(tasks)})
+                            rows.append(row)
+    out = pd.DataFrame(rows)
+    for col in ("n", "capacity"):
+        out[col] = out[col].astype("Int64")
+    return out
+
+
+def verdict(claim_id, tab):
+    return claims.evaluate(claim_id, tab)
+
+
+APPROX = lambda p: 0.05 * (p / 160) ** -0.3  # noqa: E731  approximation error falls with p_gen
+
+
+def sample_complexity_law(*, ts_capacity=0.0, lo_capacity=1.0, rate=-1.0, advantage=True):
+    def law(method, n, m, p, w):
+        oracle = APPROX(p)
+        if method == "oracle":
+            return oracle, None
+        if method == "two_stage":
+            return oracle * (p / 160) ** ts_capacity + 0.5 * n**rate, None
+        if not advantage:
+            return oracle * (p / 160) ** ts_capacity + 0.5 * n**rate, None
+        # labeled-only pays p_gen / n (lo_capacity = 1): the estimation term dominates at small n
+        return oracle + 0.3 * (p / 160) ** lo_capacity * 8 / n, None
+
+    return law
+
+
+METHODS3 = ("two_stage", "labeled_only", "oracle")
+
+
+@settings(max_examples=4)
+@given(seed=st.integers(0, 10_000), noise=st.floats(0.0, 0.05))
+def test_capacity_claims_pass_and_fail(seed, noise):
+    good = table(
+        base=lambda p, w: APPROX(p),
+        law=sample_complexity_law(),
+        methods=METHODS3,
+        seed=seed,
+        noise=noise,
+    )
+    assert verdict("capacity_free_two_stage", good).passed is True
+    assert verdict("capacity_cost_labeled_only", good).passed is True
+    bad = table(
+        sample_complexity_law(ts_capacity=0.6, lo_capacity=0.0),
+        methods=METHODS3,
+        seed=seed,
+        noise=noise,
+    )
+    assert verdict("capacity_free_two_stage", bad).passed is False
+    assert verdict("capacity_cost_labeled_only", bad).passed is False
+
+
+@settings(max_examples=4)
+@given(seed=st.integers(0, 10_000))
+def test_scarce_label_advantage_passes_and_fails(seed):
+    good = table(
+        base=lambda p, w: APPROX(p),
+        law=sample_complexity_law(),
+        methods=METHODS3,
+        seed=seed,
+        noise=0.05,
+    )
+    assert verdict("scarce_label_advantage", good).passed is True
+    tie = table(
+        base=lambda p, w: APPROX(p),
+        law=sample_complexity_law(advantage=False),
+        methods=METHODS3,
+        seed=seed,
+        noise=0.05,
+    )
+    v = verdict("scarce_label_advantage", tie)
+    assert v.passed is False and v.p_value > 0.05
+
+
+@settings(max_examples=4)
+@given(seed=st.integers(0, 10_000), noise=st.floats(0.0, 0.05))
+def test_paired_rate_passes_at_one_over_n_and_fails_otherwise(seed, noise):
+    assert verdict(
+        "paired_rate",
+        table(
+            base=lambda p, w: APPROX(p),
+            law=sample_complexity_law(rate=-1.0),
+            methods=METHODS3,
+            seed=seed,
+            noise=noise,
+        ),
+    ).passed
+    for wrong in (-0.5, -1.6):
+        v = verdict(
+            "paired_rate",
+            table(
+                base=lambda p, w: APPROX(p),
+                law=sample_complexity_law(rate=wrong),
+                methods=METHODS3,
+                seed=seed,
+                noise=noise,
+            ),
+        )
+        assert v.passed is False, (wrong, v)
+
+
+def test_neural_claims_use_their_own_experiment():
+    good = table(
+        base=lambda p, w: APPROX(p),
+        law=sample_complexity_law(),
+        methods=("two_stage", "labeled_only"),
+        n=[8, 64],
+    )
+    assert verdict("neural_capacity_free_two_stage", good).passed is True
+    assert verdict("neural_capacity_cost_labeled_only", good).passed is True
+    bad = table(
+        sample_complexity_law(ts_capacity=0.6, lo_capacity=0.0),
+        methods=("two_stage", "labeled_only"),
+        n=[8, 64],
+    )
+    assert verdict("neural_capacity_free_two_stage", bad).passed is False
+    assert verdict("neural_capacity_cost_labeled_only", bad).passed is False
+
+
+M_GRID = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
+
+
+@settings(max_examples=4)
+@given(seed=st.integers(0, 10_000))
+def test_unlabeled_decay_needs_a_floor_that_grows_as_n_shrinks(seed):
+    def law(floor_of_n):
+        return lambda method, n, m, p, w: (floor_of_n(n if n else 1e9) + 2.0 / m, None)
+
+    grows = table(
+        law(lambda n: 0.02 + 0.5 / n),
+        methods=("two_stage", "oracle"),
+        n=[8, 32, 128],
+        m=M_GRID,
+        caps=[64],
+        seed=seed,
+    )
+    assert verdict("unlabeled_decay", grows).passed is True
+    flat = table(
+        law(lambda n: 0.02),
+        methods=("two_stage", "oracle"),
+        n=[8, 32, 128],
+        m=M_GRID,
+        caps=[64],
+        seed=seed,
+    )
+    assert verdict("unlabeled_decay", flat).passed is False
+    none = table(
+        lambda method, n, m, p, w: (5.0 / m, None),
+        methods=("two_stage",),
+        n=[8, 32, 128],
+        m=M_GRID,
+        caps=[64],
+        seed=seed,
+    )
+    assert verdict("unlabeled_decay", none).passed is False
+
+
+WEIGHTS = [(1.0, 0.0), (0.75, 0.25), (0.5, 0.5), (0.25, 0.75), (0.0, 1.0)]
+
+
+def pareto_law(ts_factor, lo_factor):
+    def law(method, n, m, p, w):
+        lam = WEIGHTS[w][0]
+        front = np.array([0.01 + 0.2 * (1 - lam) ** 2, 0.01 + 0.2 * lam**2])
+        factor = {"oracle": 1.0, "two_stage": ts_factor, "labeled_only": lo_factor}[method]
+        tasks = front * factor
+        return float(tasks.mean()), list(tasks)
+
+    return law
+
+
+@settings(max_examples=3)
+@given(seed=st.integers(0, 10_000))
+def test_pareto_claim_passes_and_fails(seed):
+    kw = dict(methods=METHODS3, n=[16], caps=[128], weights=len(WEIGHTS), k=2, seed=seed, reps=5)
+    assert verdict("pareto_front", table(pareto_law(1.02, 2.0), **kw)).passed is True
+    assert verdict("pareto_front", table(pareto_law(2.0, 2.0), **kw)).passed is False
+    assert verdict("pareto_front", table(pareto_law(1.02, 1.05), **kw)).passed is False
+
+
+@settings(max_examples=4)
+@given(seed=st.integers(0, 10_000))
+def test_misspecified_floor_passes_and_fails(seed):
+    def law(floor):
+        return lambda method, n, m, p, w: (
+            0.05 if method == "oracle" else 0.05 + floor + 1.0 / n,
+            None,
+        )
+
+    kw = dict(
+        methods=("two_stage", "oracle"),
+        n=[8, 16, 32, 64, 128, 256, 512],
+        caps=[128],
+        seed=seed,
+        base=lambda p, w: 0.05,  # the oracle part is shared across methods (common random numbers)
+    )
+    assert verdict("misspecified_floor", table(law(0.02), **kw)).passed is True
+    assert verdict("misspecified_floor", table(law(0.0), **kw)).passed is False
+
+
+def test_missing_experiments_are_not_run_and_outputs_are_written(tmp_path):
+    verdicts = claims.evaluate_all({})
+    assert {v.passed for v in verdicts} == {None}
+    assert all(v.detail.startswith("not run") for v in verdicts)
+    good = table(base=lambda p, w: APPROX(p), law=sample_complexity_law(), methods=METHODS3)
+    verdicts = claims.evaluate_all({"sample_complexity": good})
+    claims.write_outputs(
+        verdicts, json_path=tmp_path / "claims.json", tex_path=tmp_path / "claims.tex"
+    )
+    data = json.loads((tmp_path / "claims.json").read_text())
+    assert {d["claim"] for d in data} == set(claims.REGISTRY)
+    tex = (tmp_path / "claims.tex").read_text()
+    assert r"\newcommand{\claimPairedRateVerdict}{pass}" in tex
+    assert r"\newcommand{\claimParetoFrontVerdict}{not run}" in tex
+    frame = claims.verdict_frame(verdicts)
+    assert set(frame.verdict) == {"pass", "not run"}
+
+
+def test_too_few_points_is_not_evaluable_not_a_pass():
+    small = table(
+        base=lambda p, w: APPROX(p), law=sample_complexity_law(), methods=METHODS3, caps=[16, 32]
+    )
+    v = claims.evaluate("capacity_free_two_stage", small)
+    assert v.passed is None and v.detail.startswith("not evaluable")
+    with pytest.raises(ValueError, match="unknown claim"):
+        claims.evaluate("no_such_claim", small)
