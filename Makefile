@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 KERNEL := mol_diffusion
 
-.PHONY: install test test-slow lint format clean
+.PHONY: install test test-slow lint format clean sample-complexity claims
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,12 @@ install: $(STAMP)  ## create .venv and install the package, dev tools and the Ju
 
 test: $(STAMP)  ## the fast suite (lint and format checks included)
 	$(BIN)/python -m pytest -q
+
+sample-complexity: $(STAMP)  ## the headline experiment: executes the notebook with default parameters
+	$(BIN)/papermill notebooks/sample_complexity.ipynb notebooks/executed/sample_complexity.ipynb
+
+claims: $(STAMP)  ## print every claim's verdict from the saved results
+	$(BIN)/python -m mol_diffusion claims
 
 test-slow: $(STAMP)  ## long-running tests only
 	$(BIN)/python -m pytest -q -m slow
