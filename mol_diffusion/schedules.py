@@ -211,6 +211,17 @@ class DDPMScheduler:
         one = torch.ones((), dtype=torch.float64)
         return (self.alphas_cumprod[t] if t >= 0 else one).to(dtype)
 
+    def _step_inputs(self, model_output: torch.Tensor, t: int, sample: torch.Tensor):
+        """Check a step's inputs; return (t_prev, abar_t, abar_prev)."""
+        if model_output.shape != sample.shape:
+            raise ValueError(
+                f"model_output must have the shape of sample {tuple(sample.shape)}, "
+                f"got {tuple(model_output.shape)}"
+            )
+        check_finite(model_output, "model_output")
+        t_prev = self.previous_timestep(t)
+        return t_prev, self._abar(t, sample.dtype), self._abar(t_prev, sample.dtype)
+
     def _pred_x0(self, eps: torch.Tensor, t: int, sample: torch.Tensor) -> torch.Tensor:
         abar_t = self._abar(t, sample.dtype)
         # x_0 = (x_t - sqrt(1 - abar_t) eps) / sqrt(abar_t)   (Ho et al., 2020, eq. 15)
@@ -232,14 +243,7 @@ class DDPMScheduler:
             sample: x_t, shape (B, ...).
             generator: seeds the added noise.
         """
-        if model_output.shape != sample.shape:
-            raise ValueError(
-                f"model_output must have the shape of sample {tuple(sample.shape)}, "
-                f"got {tuple(model_output.shape)}"
-            )
-        check_finite(model_output, "model_output")
-        t_prev = self.previous_timestep(t)
-        abar_t, abar_prev = self._abar(t, sample.dtype), self._abar(t_prev, sample.dtype)
+        t_prev, abar_t, abar_prev = self._step_inputs(model_output, t, sample)
         beta_t = 1 - abar_t / abar_prev  # effective beta over the (possibly strided) step
         # 1. predict x_0 from the noise estimate
         x0 = self._pred_x0(model_output, t, sample)
@@ -288,14 +292,7 @@ class DDIMScheduler(DDPMScheduler):
         generator: torch.Generator | None = None,
     ) -> SchedulerOutput:
         """x_{t_prev} = sqrt(abar_prev) x0_hat + sqrt(1 - abar_prev - s^2) eps_hat + s z."""
-        if model_output.shape != sample.shape:
-            raise ValueError(
-                f"model_output must have the shape of sample {tuple(sample.shape)}, "
-                f"got {tuple(model_output.shape)}"
-            )
-        check_finite(model_output, "model_output")
-        t_prev = self.previous_timestep(t)
-        abar_t, abar_prev = self._abar(t, sample.dtype), self._abar(t_prev, sample.dtype)
+        t_prev, abar_t, abar_prev = self._step_inputs(model_output, t, sample)
         # 1. predicted x_0 and the noise consistent with it (after any clipping)
         x0 = self._pred_x0(model_output, t, sample)
         eps = (sample - abar_t.sqrt() * x0) / (1 - abar_t).sqrt()

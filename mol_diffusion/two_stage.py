@@ -187,6 +187,18 @@ def two_stage(
     return FitResult("two_stage", model, specialists, num, time.perf_counter() - start)
 
 
+def _supervised(
+    method: str, pairs, name: str, weights, generalist, generator, run_name
+) -> FitResult:
+    """The generalist fitted directly on given pairs (no specialists)."""
+    start = time.perf_counter()
+    pairs, w = _check_tasks(pairs, weights, name)
+    model, num = _fit_generalist(
+        generalist, pairs, w, _child(check_generator(generator)), f"{run_name}/generalist"
+    )
+    return FitResult(method, model, (), num, time.perf_counter() - start)
+
+
 def labeled_only(
     labeled: Sequence[Pairs],
     weights,
@@ -196,10 +208,7 @@ def labeled_only(
     run_name: str = "labeled_only",
 ) -> FitResult:
     """The generalist fitted directly on the n pairs per task (the supervised baseline)."""
-    start = time.perf_counter()
-    pairs, w = _check_tasks(labeled, weights, "labeled")
-    model, num = _fit_generalist(generalist, pairs, w, _child(generator), f"{run_name}/generalist")
-    return FitResult("labeled_only", model, (), num, time.perf_counter() - start)
+    return _supervised("labeled_only", labeled, "labeled", weights, generalist, generator, run_name)
 
 
 def oracle(
@@ -211,7 +220,4 @@ def oracle(
     run_name: str = "oracle",
 ) -> FitResult:
     """The generalist fitted on m true pairs per task: what the class can do with m labels."""
-    start = time.perf_counter()
-    pairs, w = _check_tasks(true_pairs, weights, "true_pairs")
-    model, num = _fit_generalist(generalist, pairs, w, _child(generator), f"{run_name}/generalist")
-    return FitResult("oracle", model, (), num, time.perf_counter() - start)
+    return _supervised("oracle", true_pairs, "true_pairs", weights, generalist, generator, run_name)
