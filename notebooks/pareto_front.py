@@ -76,6 +76,8 @@ plt.show()
 
 # %%
 verdicts = claims.evaluate_all(quick=quick, results_dir=results_dir)
+if not quick and results_dir is None:  # keep claims.json / claims.tex complete after any run
+    claims.write_outputs(verdicts)
 mine = [v for v in verdicts if v.experiment == "pareto_front"]
 print("\n\n".join(claims.describe(v) for v in mine))
 claims.verdict_frame(mine)
