@@ -93,6 +93,39 @@ plt.show()
 stats.fit_power_law(excess.n.astype(float), excess.excess, excess.replicate).summary_frame()
 
 # %% [markdown]
+# ## How many pairs does each method need?
+#
+# For each generalist size, fit the excess over the oracle, (method − oracle) ≈ a n^b, and
+# solve for the n at which it falls to a fixed target of 0.01 (the same for every size, so the
+# columns show how the paired-sample cost moves with p_gen). The `log n × method` interaction,
+# fitted in one model, tests whether the two methods' rates in n differ.
+
+# %%
+TARGET = 0.01
+rows = []
+largest_m = table[table.m == table.m.max()]
+for cap in sorted(int(c) for c in largest_m.capacity.unique()):
+    row = {"capacity": cap, "p_gen": int(largest_m[largest_m.capacity == cap].num_params.iloc[0])}
+    for method in ("two_stage", "labeled_only"):
+        gap = claims.excess_over_oracle(largest_m, cap, method)
+        try:
+            fit = stats.fit_power_law(gap.n.astype(float), gap.excess, gap.replicate, n_boot=0)
+            row[f"n needed, {method}"] = round(stats.x_to_reach(fit, TARGET), 1)
+        except ValueError as err:  # too few positive means, or no decay
+            row[f"n needed, {method}"] = f"n/a ({err})"
+    rows.append(row)
+pd.DataFrame(rows)
+
+# %%
+cap = int(table.capacity.max())
+both = pd.concat(
+    [claims.excess_over_oracle(largest_m, cap, m) for m in ("two_stage", "labeled_only")]
+)
+stats.interaction_test(
+    both.n.astype(float), both.excess, both.method, ("two_stage", "labeled_only"), both.replicate
+).summary_frame()
+
+# %% [markdown]
 # ## Neural generalists
 #
 # The capacity question again with `MLPScore` generalists of growing width
