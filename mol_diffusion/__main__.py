@@ -2,6 +2,7 @@
 
 python -m mol_diffusion run sample_complexity [--quick] [--workers 2] [--force]
 python -m mol_diffusion claims [--quick] [--write]
+    python -m mol_diffusion report
 """
 
 from __future__ import annotations
@@ -25,7 +26,15 @@ def main(argv: list[str] | None = None) -> int:
     claims = sub.add_parser("claims", help="evaluate every registered claim on the saved results")
     claims.add_argument("--quick", action="store_true", help="use the quick-run tables")
     claims.add_argument("--write", action="store_true", help="write claims.json and claims.tex")
+    sub.add_parser("report", help="write claims, paper/generated/*.tex and README's claims table")
     args = parser.parse_args(argv)
+
+    if args.command == "report":
+        from mol_diffusion.report import write_report
+
+        verdicts = write_report()
+        print(f"{len(verdicts)} claims; wrote claims.json, paper/generated/*.tex, README table")
+        return 0
 
     if args.command == "run":
         from mol_diffusion.config import load_experiment

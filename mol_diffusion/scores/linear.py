@@ -112,7 +112,11 @@ class LinearGaussianScore(ScoreModelBase):
         z = torch.randn(mean.shape, generator=check_generator(generator), dtype=torch.float64)
         return (mean + (z * self._evals.sqrt()) @ self._evecs.T).to(c.dtype)
 
+    @staticmethod
+    def parameter_count(dim: int, cond_dim: int) -> int:
+        """p_spec = dim cond_dim (A) + dim (b) + dim (dim + 1) / 2 (Sigma)."""
+        return dim * cond_dim + dim + dim * (dim + 1) // 2
+
     @property
     def num_params(self) -> int:
-        dim, cond_dim = self._require_fitted()
-        return dim * cond_dim + dim + dim * (dim + 1) // 2
+        return self.parameter_count(*self._require_fitted())

@@ -1,0 +1,130 @@
+"""Generated text for the paper and the README: every number there comes from here.
+
+``write_report()`` evaluates every claim on the saved results and writes
+
+- ``experiments/results/claims.json`` and ``paper/generated/claims.tex`` (``claims.write_outputs``),
+- ``paper/generated/numbers.tex``: grid sizes and counts quoted in the text (``\\num...`` macros),
+- ``paper/generated/discussion.tex``: the failed claims with their numbers,
+- the claims table of ``README.md`` between ``<!-- claims:begin -->`` and ``<!-- claims:end -->``.
+
+``python -m mol_diffusion report`` runs it; ``make figures`` calls it after the notebooks.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from mol_diffusion import claims, paths
+from mol_diffusion.config import load_experiment
+from mol_diffusion.scores import LinearGaussianScore
+
+__all__ = ["readme_table", "write_report"]
+
+README_BEGIN, README_END = "<!-- claims:begin -->", "<!-- claims:end -->"
+
+
+def _tex_list(values) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def paper_numbers(results: dict, verdicts: list[claims.Verdict]) -> dict[str, str]:
+    """Macro name -> text, computed from the configs, the results tables and the verdicts."""
+    evaluated = [v for v in verdicts if v.passed is not None]
+    numbers = {
+        "numClaimsRegistered": str(len(verdicts)),
+        "numClaimsEvaluated": str(len(evaluated)),
+        "numClaimsPassed": str(sum(v.passed for v in evaluated)),
+        "numClaimsFailed": str(sum(not v.passed for v in evaluated)),
+    }
+    sc = load_experiment("sample_complexity")
+    numbers["numPSpec"] = str(
+        LinearGaussianScore.parameter_count(sc.family.dim, sc.family.cond_dim)
+    )
+    numbers["numScReplicates"] = str(sc.replicates)
+    numbers["numScNGrid"] = _tex_list(sc.n)
+    numbers["numScM"] = _tex_list(sc.m)
+    table = results.get("sample_complexity")
+    if table is not None:
+        gen = table[table.method != "labeled_only"].num_params
+        numbers["numScPGenMin"], numbers["numScPGenMax"] = str(int(gen.min())), str(int(gen.max()))
+        numbers["numScFits"] = str(len(table))
+    else:
+        numbers["numScPGenMin"] = numbers["numScPGenMax"] = numbers["numScFits"] = "--"
+    return numbers
+
+
+def _tex_escape(text: str) -> str:
+    for a, b in (
+        ("\\", r"\textbackslash{}"),
+        ("&", r"\&"),
+        ("%", r"\%"),
+        ("_", r"\_"),
+        ("#", r"\#"),
+    ):
+        text = text.replace(a, b)
+    text = text.replace("<", "$<$").replace(">", "$>$")
+    return re.sub(r"\^", r"\\^{}", text)
+
+
+def discussion_items(verdicts: list[claims.Verdict]) -> str:
+    """LaTeX list of the failed claims with their statement, numbers and threshold."""
+    failed = [v for v in verdicts if v.passed is False]
+    if not failed:
+        return "Every evaluated claim passed.\n"
+    lines = [r"The following claims fail on the default runs:", r"\begin{itemize}"]
+    for v in failed:
+        lines.append(
+            rf"\item \texttt{{{_tex_escape(v.claim)}}}: {_tex_escape(v.statement)} "
+            rf"Threshold: {_tex_escape(v.threshold)}. Measured: {_tex_escape(v.detail)}."
+        )
+    lines.append(r"\end{itemize}")
+    return "\n".join(lines) + "\n"
+
+
+def _md(value) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return "∞" if value == math.inf else "−∞" if value == -math.inf else f"{value:.3g}"
+
+
+def readme_table(verdicts: list[claims.Verdict]) -> str:
+    """The claims table in Markdown."""
+    lines = [
+        "| claim | experiment | statistic | 95% CI | p | verdict | seeds |",
+        "| --- | --- | ---: | --- | ---: | --- | ---: |",
+    ]
+    for v in verdicts:
+        verdict = {True: "pass", False: "**fail**", None: "not run"}[v.passed]
+        ci = f"[{_md(v.ci_low)}, {_md(v.ci_high)}]" if v.ci_low is not None else "–"
+        lines.append(
+            f"| `{v.claim}` | {v.experiment} | {_md(v.statistic)} | {ci} | {_md(v.p_value)} "
+            f"| {verdict} | {v.n_seeds if v.n_seeds is not None else '–'} |"
+        )
+    return "\n".join(lines)
+
+
+def update_readme(verdicts: list[claims.Verdict], readme=None) -> None:
+    """Replace the text between the README's claims markers with the generated table."""
+    readme = readme or paths.ROOT / "README.md"
+    text = readme.read_text()
+    if README_BEGIN not in text or README_END not in text:
+        raise ValueError(f"{readme} has no {README_BEGIN} ... {README_END} block")
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    readme.write_text(f"{head}{README_BEGIN}\n{readme_table(verdicts)}\n{README_END}{tail}")
+
+
+def write_report(results_dir=None) -> list[claims.Verdict]:
+    """Evaluate every claim on the saved results and write all generated text."""
+    results = claims.load_results(results_dir=results_dir)
+    verdicts = claims.evaluate_all(results)
+    claims.write_outputs(verdicts)
+    paths.PAPER_GENERATED.mkdir(parents=True, exist_ok=True)
+    numbers = paper_numbers(results, verdicts)
+    lines = ["% Generated by mol_diffusion.report; do not edit."]
+    lines += [rf"\newcommand{{\{name}}}{{{value}}}" for name, value in numbers.items()]
+    (paths.PAPER_GENERATED / "numbers.tex").write_text("\n".join(lines) + "\n")
+    (paths.PAPER_GENERATED / "discussion.tex").write_text(discussion_items(verdicts))
+    update_readme(verdicts)
+    return verdicts
