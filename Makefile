@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 KERNEL := mol_diffusion
 
-.PHONY: install test test-slow lint format clean sample-complexity claims
+.PHONY: install test test-slow lint format clean sample-complexity claims figures report paper tex
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,51 @@ sample-complexity: $(STAMP)  ## the headline experiment: executes the notebook w
 claims: $(STAMP)  ## print every claim's verdict from the saved results
 	$(BIN)/python -m mol_diffusion claims
 
+# ---------------------------------------------------------------- figures and executed notebooks
+# Each notebook's stamp depends on its source (notebooks/NAME.py, the source of truth), the
+# library and the experiment configs the notebook loads (derived from its load_experiment("...")
+# calls into build/NAME.d). Sweeps reuse cached tables whose config is unchanged, so editing
+# one config reruns one sweep; editing the library re-executes every notebook from the cache.
+# make figures PAPERMILL_ARGS="-p force True" recomputes every sweep (delete build/ first).
+BUILD     := build
+NOTEBOOKS := $(basename $(notdir $(wildcard notebooks/*.py)))
+LIBRARY   := $(shell find mol_diffusion -name '*.py')
+NB_STAMPS := $(NOTEBOOKS:%=$(BUILD)/%.stamp)
+
+$(BUILD)/%.d: notebooks/%.py
+	@mkdir -p $(BUILD)
+	@printf '$(BUILD)/%s.stamp:' $* > $@
+	@grep -oE 'load_experiment\("[A-Za-z0-9_]+"' $< | sed -E 's/.*\("([^"]+)"/ experiments\/\1.toml/' | sort -u | tr -d '\n' >> $@
+	@echo >> $@
+
+-include $(NOTEBOOKS:%=$(BUILD)/%.d)
+
+$(BUILD)/%.stamp: notebooks/%.py $(LIBRARY) | $(STAMP)
+	@mkdir -p $(BUILD) notebooks/executed
+	$(BIN)/jupytext --sync notebooks/$*.py
+	$(BIN)/papermill notebooks/$*.ipynb notebooks/executed/$*.ipynb --log-level WARNING $(PAPERMILL_ARGS)
+	touch $@
+
+figures: $(NB_STAMPS)  ## execute every notebook into notebooks/executed/, write figures/, report
+	$(BIN)/python -m mol_diffusion report
+
+report: $(STAMP)  ## claims.json, paper/generated/*.tex and README's claims table from the results
+	$(BIN)/python -m mol_diffusion report
+
+# ---------------------------------------------------------------- the companion paper
+TEX_PACKAGES := latexmk texlive-latex-base texlive-latex-recommended texlive-fonts-recommended
+
+tex:  ## make sure latexmk and TeX Live are there (installs Debian packages when run as root)
+	@command -v latexmk >/dev/null && command -v pdflatex >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(TEX_PACKAGES); \
+	  else echo "make paper needs latexmk and TeX Live: install $(TEX_PACKAGES)"; exit 1; fi; }
+
+paper: paper/main.pdf  ## build paper/main.pdf (run make figures first to refresh its numbers)
+
+paper/main.pdf: paper/main.tex $(wildcard paper/generated/*.tex) $(wildcard figures/*.pdf) | tex
+	cd paper && latexmk -pdf -interaction=nonstopmode -halt-on-error -quiet main.tex
+
 test-slow: $(STAMP)  ## long-running tests only
 	$(BIN)/python -m pytest -q -m slow
 
@@ -34,4 +79,5 @@ format: $(STAMP)
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(BUILD) .pytest_cache .ruff_cache .hypothesis
+	cd paper && latexmk -C -quiet main.tex 2>/dev/null || true

@@ -288,5 +288,5 @@ def plot_pareto_fronts(table: pd.DataFrame, exact: np.ndarray | None = None):
             ylabel="task 1 excess risk L_1",
         )
         ax.set_title(f"Fronts over lambda ({n_seeds} seeds)")
-        ax.legend(frameon=False)
+        ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return fig
