@@ -50,6 +50,8 @@ PARETO_CLOSE = 0.9  # hypervolume ratio to the oracle: two-stage CI low >= 0.9 .
 PARETO_FAR = 0.9  # ... and labeled-only CI high < 0.9
 FLOOR_AIC_MARGIN = 2.0  # the floor model must beat the pure power law by this much AIC
 PARETO_BOOT = 1000
+PARETO_REFERENCE_FACTOR = 2.0  # reference point: 2 x the oracle's worst per-task risk (log scale)
+MISSPECIFIED_CONTROL = "sample_complexity"  # the well-specified runs the floor is compared with
 
 
 @dataclass(frozen=True)
@@ -89,7 +91,7 @@ class Claim:
     statement: str
     statistic_name: str
     threshold: str
-    evaluate: Callable[[pd.DataFrame], dict]
+    evaluate: Callable[[pd.DataFrame, dict], dict]  # (own table, all tables) -> verdict fields
 
 
 REGISTRY: dict[str, Claim] = {}
@@ -144,58 +146,64 @@ def excess_over_oracle(
 
 
 # ---------------------------------------------------------------- capacity (random features)
-def _capacity_free(table: pd.DataFrame) -> dict:
+def _excess_slope_detail(table: pd.DataFrame, method: str) -> str:
+    """Descriptive: slope in p_gen of (method - oracle) at the smallest n, when an oracle ran.
+
+    The total risk mixes the class's approximation error (falling with p_gen, shared with the
+    oracle) with the estimation cost the capacity claims are about; this isolates the latter.
+    """
+    if not (table.method == "oracle").any():
+        return ""
+    rows = _small_n_rows(table, method)
+    orc = table[
+        (table.method == "oracle") & (table.m == table.m.max()) & (table.weights_index == 0)
+    ]
+    merged = rows.merge(
+        orc[["replicate", "capacity", "risk"]], on=["replicate", "capacity"], suffixes=("", "_o")
+    )
+    gap = merged.assign(gap=merged.risk - merged.risk_o)
+    try:
+        g = stats.fit_power_law(gap.num_params, gap.gap, gap.replicate)
+    except stats.InsufficientDataError as err:
+        return f"; descriptive slope of ({method} - oracle) in p_gen not available ({err})"
+    low, high = _union_ci(g)
+    slope = f"{g.slope:.3f} [{low:.3f}, {high:.3f}]"
+    return f"; descriptive: slope of ({method} - oracle) in p_gen {slope}"
+
+
+def _capacity_free(table: pd.DataFrame, results: dict) -> dict:
     fit, n = _capacity_slope(table, "two_stage")
     low, high = _union_ci(fit)
-    extra = ""
-    if (table.method == "oracle").any():
-        ex = excess_over_oracle(table[table.n.isna() | (table.n == n)], table.capacity.max())
-        extra = f"; at the largest capacity two-stage exceeds the oracle by {ex.excess.mean():.4f}"
     return dict(
         statistic=fit.slope,
         ci_low=low,
         ci_high=high,
-        p_value=fit.p_value,
+        p_value=None,  # the rule is on the interval; a test of slope = 0 would not decide it
         passed=bool(high < CAPACITY_FREE_MAX_SLOPE),
         n_seeds=fit.n_seeds,
         detail=f"n = {n}; {fit.n_points} capacities; HC3 CI [{fit.ci_low:.3f}, {fit.ci_high:.3f}], "
-        f"seed-bootstrap CI [{fit.boot_low:.3f}, {fit.boot_high:.3f}]{extra}",
+        f"seed-bootstrap CI [{fit.boot_low:.3f}, {fit.boot_high:.3f}]"
+        f"{_excess_slope_detail(table, 'two_stage')}",
     )
 
 
-def _capacity_cost(table: pd.DataFrame) -> dict:
+def _capacity_cost(table: pd.DataFrame, results: dict) -> dict:
     fit, n = _capacity_slope(table, "labeled_only")
     low, high = _union_ci(fit)
-    extra = ""
-    if (table.method == "oracle").any():  # descriptive: does the estimation part grow?
-        rows = _small_n_rows(table, "labeled_only")
-        orc = table[
-            (table.method == "oracle") & (table.m == table.m.max()) & (table.weights_index == 0)
-        ]
-        merged = rows.merge(
-            orc[["replicate", "capacity", "risk"]],
-            on=["replicate", "capacity"],
-            suffixes=("", "_o"),
-        )
-        gap = merged.assign(gap=merged.risk - merged.risk_o)
-        try:
-            g = stats.fit_power_law(gap.num_params, gap.gap, gap.replicate, n_boot=0)
-            extra = f"; descriptive: slope of (labeled-only - oracle) in p_gen {g.slope:.3f}"
-        except stats.InsufficientDataError as err:
-            extra = f"; descriptive slope of (labeled-only - oracle) not available ({err})"
     return dict(
         statistic=fit.slope,
         ci_low=low,
         ci_high=high,
-        p_value=fit.p_value,
+        p_value=None,  # the rule is on the interval
         passed=bool(low > CAPACITY_COST_MIN_SLOPE),
         n_seeds=fit.n_seeds,
         detail=f"n = {n}; {fit.n_points} capacities; HC3 CI [{fit.ci_low:.3f}, {fit.ci_high:.3f}], "
-        f"seed-bootstrap CI [{fit.boot_low:.3f}, {fit.boot_high:.3f}]{extra}",
+        f"seed-bootstrap CI [{fit.boot_low:.3f}, {fit.boot_high:.3f}]"
+        f"{_excess_slope_detail(table, 'labeled_only')}",
     )
 
 
-def _advantage(table: pd.DataFrame) -> dict:
+def _advantage(table: pd.DataFrame, results: dict) -> dict:
     ts, lo = _small_n_rows(table, "two_stage"), _small_n_rows(table, "labeled_only")
     n = int(ts.n.iloc[0])
     tests = []
@@ -224,7 +232,7 @@ def _advantage(table: pd.DataFrame) -> dict:
     )
 
 
-def _paired_rate(table: pd.DataFrame) -> dict:
+def _paired_rate(table: pd.DataFrame, results: dict) -> dict:
     cap = int(table.capacity.max())
     ex = excess_over_oracle(table[table.m == table.m.max()], cap)
     ex = ex[ex.weights_index == 0]
@@ -286,12 +294,12 @@ _register(
 
 
 # ---------------------------------------------------------------- neural generalist
-def _neural_free(table: pd.DataFrame) -> dict:
-    return _capacity_free(table)
+def _neural_free(table: pd.DataFrame, results: dict) -> dict:
+    return _capacity_free(table, results)
 
 
-def _neural_cost(table: pd.DataFrame) -> dict:
-    return _capacity_cost(table)
+def _neural_cost(table: pd.DataFrame, results: dict) -> dict:
+    return _capacity_cost(table, results)
 
 
 _register(
@@ -312,8 +320,12 @@ _register(
 
 
 # ---------------------------------------------------------------- unlabeled decay
-def _unlabeled_decay(table: pd.DataFrame) -> dict:
-    ts = table[(table.method == "two_stage") & (table.weights_index == 0)]
+def _unlabeled_decay(table: pd.DataFrame, results: dict) -> dict:
+    ts = table[
+        (table.method == "two_stage")
+        & (table.weights_index == 0)
+        & (table.capacity == table.capacity.max())
+    ]
     n_values = sorted(int(v) for v in ts.n.unique())
     fits = {
         n: stats.fit_power_law_with_floor(
@@ -344,7 +356,7 @@ _register(
     "unlabeled_decay",
     "unlabeled_scaling",
     "At fixed n, two-stage risk falls in m to a floor, and the floor grows as n shrinks.",
-    "floor(n_min) - floor(n_max) of risk = a m^b + c",
+    "floor(n_min) - floor(n_max) of risk = a m^b + c (conservative interval)",
     f"floor model beats the power law by > {FLOOR_AIC_MARGIN} AIC at n_min, and floor CIs separate",
 )(_unlabeled_decay)
 
@@ -361,7 +373,17 @@ def _per_replicate(rows: pd.DataFrame, k: int, weights: list[int], reps: np.ndar
     return means.to_numpy().reshape(len(reps), len(weights), k)
 
 
-def _pareto(table: pd.DataFrame) -> dict:
+def _pareto(table: pd.DataFrame, results: dict) -> dict:
+    """Hypervolume ratios on the log scale, reference point at PARETO_REFERENCE_FACTOR times the
+    oracle's worst per-task risk.
+
+    Changed after review (the threshold is unchanged): the first version used a linear-scale
+    hypervolume with the reference at 1.1 x the worst per-task risk of any method. Extreme
+    weight vectors (a generalist trained on one task has a huge risk on the other) made that
+    box so large that the ratio barely moved: the oracle's own front scaled by 5.6 in every
+    task still scored 0.90 and passed. On the log scale, relative to the oracle, a front
+    uniformly 1.25x / 2x / 5.6x worse scores 0.89 / 0.67 / 0.33.
+    """
     k = sum(c.startswith("risk_task") for c in table.columns)
     methods = ("oracle", "two_stage", "labeled_only")
     n = int(table[table.method == "two_stage"].n.min())
@@ -371,15 +393,15 @@ def _pareto(table: pd.DataFrame) -> dict:
     for mt in methods:
         rows = table[table.method == mt]
         arrays[mt] = _per_replicate(rows if mt == "oracle" else rows[rows.n == n], k, weights, reps)
-    fronts = {mt: a.mean(0) for mt, a in arrays.items()}  # (weight vectors, tasks)
-    ref = 1.1 * np.vstack(list(fronts.values())).max(0)
+    fronts = {mt: np.log(a.mean(0)) for mt, a in arrays.items()}  # (weight vectors, tasks)
+    ref = fronts["oracle"].max(0) + math.log(PARETO_REFERENCE_FACTOR)
     hv = {mt: hypervolume(f, ref) for mt, f in fronts.items()}
     picks = np.random.default_rng(0).integers(0, len(reps), size=(PARETO_BOOT, len(reps)))
     boot = {"two_stage": [], "labeled_only": []}
     for pick in picks:  # whole-replicate bootstrap of the hypervolume ratios
-        hv_o = hypervolume(arrays["oracle"][pick].mean(0), ref)
+        hv_o = hypervolume(np.log(arrays["oracle"][pick].mean(0)), ref)
         for mt in boot:
-            boot[mt].append(hypervolume(arrays[mt][pick].mean(0), ref) / hv_o)
+            boot[mt].append(hypervolume(np.log(arrays[mt][pick].mean(0)), ref) / hv_o)
     ts_ci = np.percentile(boot["two_stage"], [2.5, 97.5])
     lo_ci = np.percentile(boot["labeled_only"], [2.5, 97.5])
     ratio_ts, ratio_lo = hv["two_stage"] / hv["oracle"], hv["labeled_only"] / hv["oracle"]
@@ -390,9 +412,10 @@ def _pareto(table: pd.DataFrame) -> dict:
         p_value=None,
         passed=bool(ts_ci[0] >= PARETO_CLOSE and lo_ci[1] < PARETO_FAR),
         n_seeds=len(reps),
-        detail=f"n = {n}; {len(weights)} weight vectors; hypervolume ratio to the oracle: "
+        detail=f"n = {n}; {len(weights)} weight vectors; log-scale hypervolume ratio to oracle: "
         f"two-stage {ratio_ts:.3f} [{ts_ci[0]:.3f}, {ts_ci[1]:.3f}], labeled-only {ratio_lo:.3f} "
-        f"[{lo_ci[0]:.3f}, {lo_ci[1]:.3f}] (reference point 1.1 x worst per-task risk)",
+        f"[{lo_ci[0]:.3f}, {lo_ci[1]:.3f}] (reference {PARETO_REFERENCE_FACTOR:g} x the oracle's "
+        f"worst per-task risk)",
     )
 
 
@@ -401,26 +424,47 @@ _register(
     "pareto_front",
     "Over a grid of lambda, two-stage per-task risks stay close to the oracle's front;"
     " labeled-only's do not.",
-    "hypervolume(two-stage) / hypervolume(oracle)",
+    "log-scale hypervolume(two-stage) / hypervolume(oracle)",
     f"two-stage CI low >= {PARETO_CLOSE} and labeled-only CI high < {PARETO_FAR}",
 )(_pareto)
 
 
 # ---------------------------------------------------------------- misspecification
-def _misspecified(table: pd.DataFrame) -> dict:
+def _misspecified(table: pd.DataFrame, results: dict) -> dict:
+    """The floor of (two-stage - oracle) in n must exceed the well-specified control's floor.
+
+    Changed after review (the AIC margin is unchanged): the first rule (floor preferred by AIC
+    and floor CI above 0) also passed on the well-specified sample_complexity runs, whose
+    excess levels off at a small floor too, so it could not show that misspecification
+    matters. The control is the sample_complexity table at the same capacity and m.
+    """
     cap = int(table.capacity.max())
-    ex = excess_over_oracle(table[table.weights_index == 0], cap)
+    rows = table[(table.weights_index == 0) & (table.m == table.m.max())]
+    ex = excess_over_oracle(rows, cap)
     fit = stats.fit_power_law_with_floor(ex.n.astype(float), ex.excess, ex.replicate)
     d_aic = fit.aic_power - fit.aic_floor
+    control = results.get(MISSPECIFIED_CONTROL)
+    if control is None:
+        raise stats.InsufficientDataError(
+            f"needs the well-specified control {MISSPECIFIED_CONTROL!r}"
+        )
+    ctrl_rows = control[(control.weights_index == 0) & (control.m == rows.m.max())]
+    if not (ctrl_rows.capacity == cap).any():
+        raise stats.InsufficientDataError(
+            f"the control has no runs at capacity {cap} and m = {rows.m.max()}"
+        )
+    cex = excess_over_oracle(ctrl_rows, cap)
+    cfit = stats.fit_power_law_with_floor(cex.n.astype(float), cex.excess, cex.replicate)
     return dict(
         statistic=fit.c,
         ci_low=fit.c_low,
         ci_high=fit.c_high,
         p_value=None,
-        passed=bool(d_aic > FLOOR_AIC_MARGIN and fit.c_low > 0),
+        passed=bool(d_aic > FLOOR_AIC_MARGIN and fit.c_low > cfit.c_high),
         n_seeds=fit.n_seeds,
         detail=f"(two-stage - oracle) = a n^b + c with a = {fit.a:.3g}, b = {fit.b:.2f}, floor c = "
-        f"{fit.c:.4f}; AIC improvement over the pure power law {d_aic:.1f}",
+        f"{fit.c:.4f}; AIC improvement over the pure power law {d_aic:.1f}; well-specified "
+        f"control floor {cfit.c:.4f} [{cfit.c_low:.4f}, {cfit.c_high:.4f}]",
     )
 
 
@@ -430,7 +474,8 @@ _register(
     "With non-linear tasks and linear specialists, two-stage excess over the oracle stops"
     " decaying in n (a floor).",
     "floor c of (two-stage - oracle) = a n^b + c",
-    f"floor model beats the power law by > {FLOOR_AIC_MARGIN} AIC and floor CI low > 0",
+    f"floor model beats the power law by > {FLOOR_AIC_MARGIN} AIC and floor CI above the "
+    f"well-specified control's",
 )(_misspecified)
 
 
@@ -450,8 +495,11 @@ def load_results(quick: bool = False, results_dir=None) -> dict[str, pd.DataFram
     return tables
 
 
-def evaluate(claim_id: str, table: pd.DataFrame | None, *, quick: bool = False) -> Verdict:
-    """The verdict of one claim on its experiment's table (``None``: not run)."""
+def evaluate(
+    claim_id: str, table: pd.DataFrame | None, *, quick: bool = False, results: dict | None = None
+) -> Verdict:
+    """The verdict of one claim on its experiment's table (``None``: not run). ``results`` holds
+    every experiment's table, for claims that compare with a control experiment."""
     if claim_id not in REGISTRY:
         raise ValueError(f"unknown claim {claim_id!r}; registered: {sorted(REGISTRY)}")
     claim = REGISTRY[claim_id]
@@ -466,7 +514,7 @@ def evaluate(claim_id: str, table: pd.DataFrame | None, *, quick: bool = False) 
     if table is None:
         return Verdict(**base, detail=f"not run: no results for experiment {claim.experiment!r}")
     try:
-        values = claim.evaluate(table)
+        values = claim.evaluate(table, results or {})
     except stats.InsufficientDataError as err:
         return Verdict(**base, detail=f"not evaluable on this table: {err}")
     for key in ("statistic", "ci_low", "ci_high", "p_value"):
@@ -486,7 +534,8 @@ def evaluate_all(
     from ``results_dir``)."""
     results = load_results(quick, results_dir) if results is None else results
     return [
-        evaluate(cid, results.get(claim.experiment), quick=quick) for cid, claim in REGISTRY.items()
+        evaluate(cid, results.get(claim.experiment), quick=quick, results=results)
+        for cid, claim in REGISTRY.items()
     ]
 
 

@@ -191,8 +191,9 @@ class FloorFit:
 
     Attributes:
         a, b, c: fitted parameters (b < 0 for a decay; c >= 0 is the floor).
-        c_low, c_high: approximate 95% CI of c, c +/- 1.96 se(c) with se(c) = c se(log c) from
-            the Jacobian covariance (delta method, linear scale: it can include 0).
+        c_low, c_high: approximate 95% CI of c, c +/- t se(c), t the 0.975 quantile with P - 3
+            degrees of freedom, se(c) = c se(log c) from the Jacobian covariance (delta method,
+            linear scale: it can include 0).
         aic_floor, aic_power: AIC of the floor model and of the pure power law.
         prefers_floor: AIC favours the floor by more than 2.
         n_points, n_seeds.
@@ -253,13 +254,14 @@ def fit_power_law_with_floor(x, y, seeds=None) -> FloorFit:
     except np.linalg.LinAlgError:
         se_log_c = math.inf
     c = math.exp(log_c)
+    q = float(sps.t.ppf(0.975, dof))  # t quantile: a handful of seed means, 3 fitted parameters
     aic_floor = _aic(resid(best.x), 3)
     return FloorFit(
         a=float(math.exp(log_a)),
         b=float(b),
         c=float(c),
-        c_low=float(c - 1.96 * c * se_log_c) if math.isfinite(se_log_c) else -math.inf,
-        c_high=float(c + 1.96 * c * se_log_c) if math.isfinite(se_log_c) else math.inf,
+        c_low=float(c - q * c * se_log_c) if math.isfinite(se_log_c) else -math.inf,
+        c_high=float(c + q * c * se_log_c) if math.isfinite(se_log_c) else math.inf,
         aic_floor=float(aic_floor),
         aic_power=float(aic_power),
         prefers_floor=bool(aic_floor < aic_power - 2),

@@ -207,8 +207,10 @@ def run_sweep(
 
     Args:
         config: the experiment.
-        executor: any ``concurrent.futures.Executor``; by default a local process pool with
-            ``workers`` processes, or the current process when ``workers == 1``.
+        executor: a process-based ``concurrent.futures.Executor`` (cells set torch's thread
+            count, which is global to a process, so a thread pool would race); by default a
+            local process pool with ``workers`` processes, or the current process when
+            ``workers == 1``.
         workers: pool size for the default executor (default: all cores).
         progress: show a progress bar (cells done, elapsed, time left) on stderr.
     """
