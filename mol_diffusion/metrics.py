@@ -38,6 +38,7 @@ __all__ = [
     "excess_risk",
     "kl_gaussian",
     "make_risk_draws",
+    "psnr",
     "w2_gaussian",
 ]
 
@@ -205,6 +206,26 @@ def w2_gaussian(mean_p, cov_p, mean_q, cov_q) -> torch.Tensor:
     cross = _sym_sqrt(root_q @ cov_p @ root_q)
     bures = torch.diagonal(cov_p + cov_q - 2 * cross, dim1=-2, dim2=-1).sum(-1)
     return (((mean_p - mean_q) ** 2).sum(-1) + bures).clamp(min=0).sqrt()
+
+
+def psnr(estimate: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) -> torch.Tensor:
+    """Peak signal-to-noise ratio per image, 10 log10(data_range^2 / MSE), in dB.
+
+    Args:
+        estimate, target: images of the same shape (B, ...) (flattened or not).
+        data_range: max - min of the pixel scale (1 for images in [0, 1]).
+    Returns:
+        (B,) PSNR values; +inf where the estimate is exact.
+    """
+    if estimate.shape != target.shape or estimate.dim() < 2:
+        raise ValueError(
+            f"estimate and target must share a shape (B, ...), got {tuple(estimate.shape)} "
+            f"and {tuple(target.shape)}"
+        )
+    if not data_range > 0:
+        raise ValueError(f"data_range must be > 0, got {data_range!r}")
+    mse = ((estimate.to(torch.float64) - target.to(torch.float64)) ** 2).flatten(1).mean(1)
+    return 10 * torch.log10(data_range**2 / mse)
 
 
 def energy_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
