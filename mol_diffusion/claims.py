@@ -37,6 +37,7 @@ __all__ = [
     "evaluate_all",
     "excess_over_oracle",
     "load_results",
+    "tex_escape",
     "verdict_frame",
     "write_outputs",
 ]
@@ -171,36 +172,29 @@ def _excess_slope_detail(table: pd.DataFrame, method: str) -> str:
     return f"; descriptive: slope of ({method} - oracle) in p_gen {slope}"
 
 
-def _capacity_free(table: pd.DataFrame, results: dict) -> dict:
-    fit, n = _capacity_slope(table, "two_stage")
+def _capacity_verdict(table: pd.DataFrame, method: str, passes) -> dict:
+    """Slope of risk in p_gen at the smallest n for ``method``; ``passes(low, high)`` decides."""
+    fit, n = _capacity_slope(table, method)
     low, high = _union_ci(fit)
     return dict(
         statistic=fit.slope,
         ci_low=low,
         ci_high=high,
         p_value=None,  # the rule is on the interval; a test of slope = 0 would not decide it
-        passed=bool(high < CAPACITY_FREE_MAX_SLOPE),
+        passed=bool(passes(low, high)),
         n_seeds=fit.n_seeds,
         detail=f"n = {n}; {fit.n_points} capacities; HC3 CI [{fit.ci_low:.3f}, {fit.ci_high:.3f}], "
         f"seed-bootstrap CI [{fit.boot_low:.3f}, {fit.boot_high:.3f}]"
-        f"{_excess_slope_detail(table, 'two_stage')}",
+        f"{_excess_slope_detail(table, method)}",
     )
+
+
+def _capacity_free(table: pd.DataFrame, results: dict) -> dict:
+    return _capacity_verdict(table, "two_stage", lambda low, high: high < CAPACITY_FREE_MAX_SLOPE)
 
 
 def _capacity_cost(table: pd.DataFrame, results: dict) -> dict:
-    fit, n = _capacity_slope(table, "labeled_only")
-    low, high = _union_ci(fit)
-    return dict(
-        statistic=fit.slope,
-        ci_low=low,
-        ci_high=high,
-        p_value=None,  # the rule is on the interval
-        passed=bool(low > CAPACITY_COST_MIN_SLOPE),
-        n_seeds=fit.n_seeds,
-        detail=f"n = {n}; {fit.n_points} capacities; HC3 CI [{fit.ci_low:.3f}, {fit.ci_high:.3f}], "
-        f"seed-bootstrap CI [{fit.boot_low:.3f}, {fit.boot_high:.3f}]"
-        f"{_excess_slope_detail(table, 'labeled_only')}",
-    )
+    return _capacity_verdict(table, "labeled_only", lambda low, high: low > CAPACITY_COST_MIN_SLOPE)
 
 
 def _advantage(table: pd.DataFrame, results: dict) -> dict:
@@ -581,7 +575,8 @@ def _json_value(value):
     return value
 
 
-def _tex_escape(text: str) -> str:
+def tex_escape(text: str) -> str:
+    """Escape text for LaTeX: backslash, & % _ # ^, and < > (wrong glyphs in the default font)."""
     for a, b in (
         ("\\", r"\textbackslash{}"),
         ("&", r"\&"),
@@ -589,6 +584,8 @@ def _tex_escape(text: str) -> str:
         ("_", r"\_"),
         ("#", r"\#"),
         ("^", r"\^{}"),
+        ("<", "$<$"),
+        (">", "$>$"),
     ):
         text = text.replace(a, b)
     return text
@@ -630,7 +627,7 @@ def write_outputs(verdicts: list[Verdict], *, json_path=None, tex_path=None) -> 
     for v in verdicts:
         verdict = {True: "pass", False: r"\textbf{fail}", None: "not run"}[v.passed]
         ci = f"[{_fmt(v.ci_low)}, {_fmt(v.ci_high)}]" if v.ci_low is not None else "--"
-        cells = [_tex_escape(v.claim), _tex_escape(v.experiment), _fmt(v.statistic), ci, verdict]
+        cells = [tex_escape(v.claim), tex_escape(v.experiment), _fmt(v.statistic), ci, verdict]
         rows.append(" & ".join(cells) + r" \\")
     lines += [
         r"\newcommand{\claimsTable}{%",

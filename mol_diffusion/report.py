@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import math
-import re
 
 from mol_diffusion import claims, paths
 from mol_diffusion.config import load_experiment
@@ -54,29 +53,17 @@ def paper_numbers(results: dict, verdicts: list[claims.Verdict]) -> dict[str, st
     return numbers
 
 
-def _tex_escape(text: str) -> str:
-    for a, b in (
-        ("\\", r"\textbackslash{}"),
-        ("&", r"\&"),
-        ("%", r"\%"),
-        ("_", r"\_"),
-        ("#", r"\#"),
-    ):
-        text = text.replace(a, b)
-    text = text.replace("<", "$<$").replace(">", "$>$")
-    return re.sub(r"\^", r"\\^{}", text)
-
-
 def discussion_items(verdicts: list[claims.Verdict]) -> str:
     """LaTeX list of the failed claims with their statement, numbers and threshold."""
     failed = [v for v in verdicts if v.passed is False]
     if not failed:
         return "Every evaluated claim passed.\n"
     lines = [r"The following claims fail on the default runs:", r"\begin{itemize}"]
+    esc = claims.tex_escape
     for v in failed:
         lines.append(
-            rf"\item \texttt{{{_tex_escape(v.claim)}}}: {_tex_escape(v.statement)} "
-            rf"Threshold: {_tex_escape(v.threshold)}. Measured: {_tex_escape(v.detail)}."
+            rf"\item \texttt{{{esc(v.claim)}}}: {esc(v.statement)} "
+            rf"Threshold: {esc(v.threshold)}. Measured: {esc(v.detail)}."
         )
     lines.append(r"\end{itemize}")
     return "\n".join(lines) + "\n"
