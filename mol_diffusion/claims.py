@@ -247,7 +247,7 @@ def _paired_rate(table: pd.DataFrame, results: dict) -> dict:
         statistic=fit.slope,
         ci_low=low,
         ci_high=high,
-        p_value=fit.p_value,
+        p_value=None,  # the rule is on the interval
         passed=bool(lo_bound <= low and high <= hi_bound),
         n_seeds=fit.n_seeds,
         detail=f"largest capacity G={cap}; {fit.n_points} values of n; HC3 CI "
