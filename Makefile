@@ -26,8 +26,8 @@ claims: $(STAMP)  ## print every claim's verdict from the saved results
 
 # ---------------------------------------------------------------- figures and executed notebooks
 # Each notebook's stamp depends on its source (notebooks/NAME.py, the source of truth), the
-# library and the experiment configs the notebook loads (derived from its load_experiment("...")
-# calls into build/NAME.d). Sweeps reuse cached tables whose config is unchanged, so editing
+# library and the experiment configs the notebook loads (derived from its run_experiment("...")
+# or load_experiment("...") calls into build/NAME.d). Sweeps reuse cached tables whose config is unchanged, so editing
 # one config reruns one sweep; editing the library re-executes every notebook from the cache.
 # make figures PAPERMILL_ARGS="-p force True" recomputes every sweep (delete build/ first).
 BUILD     := build
@@ -38,7 +38,7 @@ NB_STAMPS := $(NOTEBOOKS:%=$(BUILD)/%.stamp)
 $(BUILD)/%.d: notebooks/%.py
 	@mkdir -p $(BUILD)
 	@printf '$(BUILD)/%s.stamp:' $* > $@
-	@grep -oE 'load_experiment\("[A-Za-z0-9_]+"' $< | sed -E 's/.*\("([^"]+)"/ experiments\/\1.toml/' | sort -u | tr -d '\n' >> $@
+	@grep -oE '(load|run)_experiment\("[A-Za-z0-9_]+"' $< | sed -E 's/.*\("([^"]+)"/ experiments\/\1.toml/' | sort -u | tr -d '\n' >> $@
 	@echo >> $@
 
 -include $(NOTEBOOKS:%=$(BUILD)/%.d)

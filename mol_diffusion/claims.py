@@ -288,12 +288,6 @@ _register(
 
 
 # ---------------------------------------------------------------- neural generalist
-def _neural_free(table: pd.DataFrame, results: dict) -> dict:
-    return _capacity_free(table, results)
-
-
-def _neural_cost(table: pd.DataFrame, results: dict) -> dict:
-    return _capacity_cost(table, results)
 
 
 _register(
@@ -303,14 +297,14 @@ _register(
     " with p_gen.",
     "log-log slope of risk in p_gen (two-stage, MLP)",
     f"CI high < {CAPACITY_FREE_MAX_SLOPE}",
-)(_neural_free)
+)(_capacity_free)
 _register(
     "neural_capacity_cost_labeled_only",
     "neural_generalist",
     "With MLP generalists of growing width, labeled-only risk at the smallest n grows with p_gen.",
     "log-log slope of risk in p_gen (labeled-only, MLP)",
     f"CI low > {CAPACITY_COST_MIN_SLOPE}",
-)(_neural_cost)
+)(_capacity_cost)
 
 
 # ---------------------------------------------------------------- unlabeled decay

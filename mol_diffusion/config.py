@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -303,8 +303,3 @@ def load_experiment(name_or_path: str | Path, *, quick: bool = False) -> Experim
         except tomllib.TOMLDecodeError as err:
             raise ValueError(f"{path}: not valid TOML: {err}") from err
     return _parse(raw, path.stem, quick)
-
-
-def with_overrides(config: ExperimentConfig, **changes) -> ExperimentConfig:
-    """A validated copy of ``config`` with fields replaced (e.g. ``replicates=2``)."""
-    return replace(config, **changes)

@@ -38,7 +38,6 @@ __all__ = [
     "dsm_loss",
     "hypervolume",
     "linear_scalarization",
-    "pareto_mask",
 ]
 
 
@@ -117,18 +116,6 @@ def chebyshev_scalarization(task_losses: torch.Tensor, weights, ideal=None) -> t
         raise ValueError(f"ideal must have shape ({k},), got {tuple(z.shape)}")
     shape = (-1,) + (1,) * (task_losses.dim() - 1)
     return (w.reshape(shape) * (task_losses - z.to(task_losses.dtype).reshape(shape))).amax(0)
-
-
-def pareto_mask(points) -> np.ndarray:
-    """Boolean mask of the non-dominated rows of ``points`` (P, K), all objectives minimized."""
-    pts = np.asarray(points, dtype=float)
-    if pts.ndim != 2:
-        raise ValueError(f"points must have shape (P, K), got {pts.shape}")
-    dominated = np.zeros(len(pts), dtype=bool)
-    for i, p in enumerate(pts):
-        better_eq = (pts <= p).all(1) & (pts < p).any(1)
-        dominated[i] = better_eq.any()
-    return ~dominated
 
 
 def hypervolume(points, reference) -> float:

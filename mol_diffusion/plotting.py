@@ -74,6 +74,15 @@ def savefig(fig, name: str, directory: Path | None) -> list[Path]:
     return out
 
 
+def _loglog(ax, xlabel: str, ylabel: str, title: str | None = None) -> None:
+    """Log-log axes with labels (and a title when given): every panel here uses them."""
+    ax.set(xscale="log", yscale="log", xlabel=xlabel)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+
+
 def _band(
     ax, x, groups: pd.core.groupby.DataFrameGroupBy, column: str, style: dict, label: str | None
 ):
@@ -123,12 +132,7 @@ def plot_risk_vs_n(table: pd.DataFrame, *, m: int | None = None):
                 va="top",
                 fontsize=7,
             )
-            ax.set(
-                xscale="log",
-                yscale="log",
-                xlabel="paired samples per task n",
-                title=f"p_gen = {p_gen}",
-            )
+            _loglog(ax, "paired samples per task n", "", f"p_gen = {p_gen}")
         handles, labels = axes[0, 0].get_legend_handles_labels()
         fig.legend(
             handles,
@@ -164,12 +168,7 @@ def plot_capacity(table: pd.DataFrame, *, n: int | None = None, title: str = "")
                 METHOD_STYLE[method],
                 f"{METHOD_STYLE[method]['label']} (slope {fit.slope:.2f})",
             )
-        ax.set(
-            xscale="log",
-            yscale="log",
-            xlabel="generalist parameters p_gen",
-            ylabel="scalarized excess score risk",
-        )
+        _loglog(ax, "generalist parameters p_gen", "scalarized excess score risk")
         ax.set_title(title or f"Capacity at n = {n} ({n_seeds} seeds)")
         ax.legend(frameon=False)
     return fig
@@ -180,7 +179,7 @@ def plot_excess_vs_n(
 ):
     """(method - oracle) risk vs n with the fitted power law (and optional floor fit).
 
-    ``excess`` has columns n, replicate, excess (e.g. from ``claims._excess_over_oracle``).
+    ``excess`` has columns n, replicate, excess (e.g. from ``claims.excess_over_oracle``).
     """
     n_seeds = excess.replicate.nunique()
     with figure_style():
@@ -213,12 +212,7 @@ def plot_excess_vs_n(
                 lw=1.0,
                 label=f"a n^b + c, floor {floor.c:.3g}",
             )
-        ax.set(
-            xscale="log",
-            yscale="log",
-            xlabel="paired samples per task n",
-            ylabel="excess over the oracle",
-        )
+        _loglog(ax, "paired samples per task n", "excess over the oracle")
         ax.set_title(title or f"Two-stage minus oracle ({n_seeds} seeds)")
         ax.legend(frameon=False)
     return fig
@@ -243,12 +237,7 @@ def plot_risk_vs_m(table: pd.DataFrame, floors: dict | None = None):
         if not orc.empty:
             x = np.array(sorted(orc.m.unique()), dtype=float)
             _band(ax, x, orc.groupby("m"), "risk", METHOD_STYLE["oracle"], "oracle")
-        ax.set(
-            xscale="log",
-            yscale="log",
-            xlabel="unlabeled conditions per task m",
-            ylabel="scalarized excess score risk",
-        )
+        _loglog(ax, "unlabeled conditions per task m", "scalarized excess score risk")
         ax.set_title(f"Risk vs m ({n_seeds} seeds; dotted: fitted floors)")
         ax.legend(frameon=False)
     return fig
@@ -281,12 +270,7 @@ def plot_pareto_fronts(table: pd.DataFrame, exact: np.ndarray | None = None):
                 ls="--",
                 label=METHOD_STYLE["exact"]["label"],
             )
-        ax.set(
-            xscale="log",
-            yscale="log",
-            xlabel="task 0 excess risk L_0",
-            ylabel="task 1 excess risk L_1",
-        )
+        _loglog(ax, "task 0 excess risk L_0", "task 1 excess risk L_1")
         ax.set_title(f"Fronts over lambda ({n_seeds} seeds)")
         ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return fig

@@ -37,7 +37,7 @@ import torch
 from tqdm import tqdm
 
 from mol_diffusion import paths
-from mol_diffusion.config import ExperimentConfig
+from mol_diffusion.config import ExperimentConfig, load_experiment
 from mol_diffusion.metrics import RiskDraws, excess_risk, make_risk_draws
 from mol_diffusion.tasks import GaussianTaskFamily
 from mol_diffusion.two_stage import labeled_only, oracle, two_stage
@@ -50,6 +50,7 @@ __all__ = [
     "results_path",
     "risk_draws",
     "run_cell",
+    "run_experiment",
     "run_sweep",
 ]
 
@@ -289,3 +290,20 @@ def load_or_run(
         + "\n"
     )
     return table
+
+
+def run_experiment(
+    name: str,
+    *,
+    quick: bool = False,
+    workers: int | None = None,
+    force: bool = False,
+    results_dir=None,
+    progress: bool = True,
+) -> tuple[ExperimentConfig, pd.DataFrame]:
+    """Load ``experiments/<name>.toml`` and its results (cached, or run now): (config, table)."""
+    config = load_experiment(name, quick=quick)
+    table = load_or_run(
+        config, workers=workers, force=force, progress=progress, results_dir=results_dir
+    )
+    return config, table

@@ -36,15 +36,14 @@ import numpy as np
 import pandas as pd
 
 from mol_diffusion import claims, metrics, paths, plotting
-from mol_diffusion.config import load_experiment
-from mol_diffusion.sweeps import load_or_run, risk_draws
+from mol_diffusion.sweeps import risk_draws, run_experiment
 
 pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 200)
 figure_dir = paths.FIGURES if (save_figures and not quick) else None
+run_options = dict(quick=quick, workers=workers, force=force, results_dir=results_dir)
 
-config = load_experiment("pareto_front", quick=quick)
-table = load_or_run(config, workers=workers, force=force, results_dir=results_dir)
+config, table = run_experiment("pareto_front", **run_options)
 print(f"{len(table)} fits, {table.replicate.nunique()} seeds, {len(config.weights)} weight vectors")
 table.groupby(["method", "weights"])[["risk_task0", "risk_task1"]].mean()
 

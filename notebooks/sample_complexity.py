@@ -43,15 +43,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from mol_diffusion import claims, paths, plotting, stats
-from mol_diffusion.config import load_experiment
-from mol_diffusion.sweeps import load_or_run
+from mol_diffusion.sweeps import run_experiment
 
 pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 200)
 figure_dir = paths.FIGURES if (save_figures and not quick) else None
+run_options = dict(quick=quick, workers=workers, force=force, results_dir=results_dir)
 
-config = load_experiment("sample_complexity", quick=quick)
-table = load_or_run(config, workers=workers, force=force, results_dir=results_dir)
+config, table = run_experiment("sample_complexity", **run_options)
 print(f"{len(table)} fits, {table.replicate.nunique()} seeds, config {config.fingerprint()}")
 table.groupby(["method", "capacity", "n"], dropna=False).risk.agg(["mean", "std", "count"]).unstack(
     "capacity"
@@ -132,8 +131,7 @@ stats.interaction_test(
 # (`experiments/neural_generalist.toml`).
 
 # %%
-neural_config = load_experiment("neural_generalist", quick=quick)
-neural = load_or_run(neural_config, workers=workers, force=force, results_dir=results_dir)
+_, neural = run_experiment("neural_generalist", **run_options)
 fig = plotting.plot_capacity(neural, title="MLP generalists at the smallest n")
 plotting.savefig(fig, "neural_generalist_capacity", figure_dir)
 plt.show()

@@ -39,15 +39,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from mol_diffusion import claims, paths, plotting, stats
-from mol_diffusion.config import load_experiment
-from mol_diffusion.sweeps import load_or_run
+from mol_diffusion.sweeps import run_experiment
 
 pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 200)
 figure_dir = paths.FIGURES if (save_figures and not quick) else None
+run_options = dict(quick=quick, workers=workers, force=force, results_dir=results_dir)
 
-config = load_experiment("unlabeled_scaling", quick=quick)
-table = load_or_run(config, workers=workers, force=force, results_dir=results_dir)
+config, table = run_experiment("unlabeled_scaling", **run_options)
 print(f"{len(table)} fits, {table.replicate.nunique()} seeds")
 table.groupby(["method", "n", "m"], dropna=False).risk.mean().unstack("m")
 
@@ -71,8 +70,7 @@ pd.concat({n: f.summary_frame() for n, f in floors.items()}, names=["n"]).drople
 # ## Misspecified tasks: linear specialists for non-linear means
 
 # %%
-mis_config = load_experiment("misspecified", quick=quick)
-mis = load_or_run(mis_config, workers=workers, force=force, results_dir=results_dir)
+_, mis = run_experiment("misspecified", **run_options)
 excess = claims.excess_over_oracle(mis, int(mis.capacity.max()))
 floor = stats.fit_power_law_with_floor(excess.n.astype(float), excess.excess, excess.replicate)
 fig = plotting.plot_excess_vs_n(
