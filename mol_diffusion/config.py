@@ -21,8 +21,22 @@ from typing import Any
 from mol_diffusion import paths
 from mol_diffusion._validation import check_simplex
 from mol_diffusion.samplers import ddim, probability_flow, reverse_sde
-from mol_diffusion.scores import LinearGaussianScore, MLPScore, RandomFeatureScore
-from mol_diffusion.tasks import GaussianTaskFamily, make_gaussian_family
+from mol_diffusion.scores import (
+    ConvGaussianScore,
+    LinearGaussianScore,
+    MLPScore,
+    RandomFeatureScore,
+)
+from mol_diffusion.tasks import (
+    Deblur,
+    Denoise,
+    GaussianTaskFamily,
+    Inpaint,
+    RestorationTasks,
+    load_digits_images,
+    load_image_patches,
+    make_gaussian_family,
+)
 from mol_diffusion.two_stage import DiffusionPseudoLabels, ExactPseudoLabels
 
 __all__ = [
@@ -31,6 +45,7 @@ __all__ = [
     "FamilySpec",
     "ModelSpec",
     "PseudoLabelSpec",
+    "RestorationSpec",
     "load_experiment",
 ]
 
@@ -43,7 +58,11 @@ MODEL_KINDS = {
     "linear": (LinearGaussianScore, None),
     "random_features": (RandomFeatureScore, "num_features"),
     "mlp": (MLPScore, "width"),
+    "conv_gaussian": (ConvGaussianScore, None),
 }
+EXACT_SAMPLER_KINDS = ("linear", "conv_gaussian")  # specialists with sample_exact
+OPERATORS = {"denoise": Denoise, "inpaint": Inpaint, "deblur": Deblur}
+DATASETS = ("digits", "patches")
 SAMPLERS = {"reverse_sde": reverse_sde, "probability_flow": probability_flow, "ddim": ddim}
 
 
@@ -89,6 +108,81 @@ class FamilySpec:
             noise_scale=self.noise_scale,
             nonlinearity=self.nonlinearity,
         )
+
+
+@dataclass(frozen=True)
+class RestorationSpec:
+    """Image-restoration tasks (``family.kind = "restoration"``) and how they are scored.
+
+    Args:
+        tasks: one degradation per task: (kind, ((option, value), ...)) with kind in
+            ``denoise``, ``inpaint``, ``deblur`` (options: their constructor arguments).
+        dataset: ``digits`` (scikit-learn, 8 x 8) or ``patches`` (scikit-image, ``patch`` px).
+        patch: patch side for ``patches``.
+        split_seed: fixes the train / unlabeled / test split by source.
+        posterior_samples: samples averaged into the posterior-mean estimate that is scored.
+        sampler_steps: reverse-SDE steps per evaluation sample.
+        test_images: score on the first this many test images per task (None: all of them).
+    """
+
+    tasks: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...]
+    dataset: str = "digits"
+    patch: int = 16
+    split_seed: int = 0
+    posterior_samples: int = 8
+    sampler_steps: int = 50
+    test_images: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {DATASETS}, got {self.dataset!r}")
+        for name in ("patch", "posterior_samples", "sampler_steps"):
+            _positive_ints(getattr(self, name), name)
+        if self.test_images is not None:
+            _positive_ints(self.test_images, "test_images")
+        if not self.tasks:
+            raise ValueError("tasks must name at least one degradation")
+        self.operators()  # validates every degradation
+
+    @property
+    def num_tasks(self) -> int:
+        return len(self.tasks)
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        return (8, 8) if self.dataset == "digits" else (self.patch, self.patch)
+
+    def operators(self) -> tuple:
+        out = []
+        for k, (kind, options) in enumerate(self.tasks):
+            if kind not in OPERATORS:
+                raise ValueError(
+                    f"tasks[{k}].kind must be one of {sorted(OPERATORS)}, got {kind!r}"
+                )
+            try:
+                out.append(OPERATORS[kind](**dict(options)))
+            except TypeError as err:
+                raise ValueError(f"tasks[{k}] ({kind}): {err}") from err
+        return tuple(out)
+
+    def build(self) -> RestorationTasks:
+        if self.dataset == "digits":
+            images, sources = load_digits_images()
+        else:
+            images, sources = load_image_patches(self.patch)
+        return RestorationTasks(images, sources, self.operators(), split_seed=self.split_seed)
+
+
+def _restoration_spec(table: dict) -> RestorationSpec:
+    table = dict(table)
+    table.pop("kind")
+    tasks = table.pop("tasks", None)
+    if not isinstance(tasks, list) or not all(isinstance(t, dict) and "kind" in t for t in tasks):
+        raise ValueError("tasks must be a list of tables, each with a 'kind' key")
+    parsed = tuple(
+        (t["kind"], tuple(sorted((key, v) for key, v in t.items() if key != "kind"))) for t in tasks
+    )
+    return RestorationSpec(tasks=parsed, **table)
 
 
 @dataclass(frozen=True)
@@ -172,7 +266,7 @@ class ExperimentConfig:
     n: tuple[int, ...]
     m: tuple[int, ...]
     weights: tuple[tuple[float, ...], ...]
-    family: FamilySpec
+    family: FamilySpec | RestorationSpec
     specialist: ModelSpec
     generalist: ModelSpec
     pseudo_labels: PseudoLabelSpec = field(default_factory=PseudoLabelSpec)
@@ -196,10 +290,23 @@ class ExperimentConfig:
                 raise _error(where, str(err)) from err
         if not self.weights:
             raise _error(where, "weights must hold at least one lambda vector")
-        if self.specialist.kind != "linear" and self.pseudo_labels.kind == "exact":
+        if self.specialist.kind not in EXACT_SAMPLER_KINDS and self.pseudo_labels.kind == "exact":
             raise _error(
-                where, "exact pseudo-labels need a specialist with sample_exact (kind 'linear')"
+                where,
+                f"exact pseudo-labels need a specialist with sample_exact (kind in "
+                f"{EXACT_SAMPLER_KINDS})",
             )
+        for role in ("specialist", "generalist"):
+            shape = dict(getattr(self, role).options).get("image_shape")
+            if shape is not None and (
+                not isinstance(self.family, RestorationSpec)
+                or tuple(shape) != self.family.image_shape
+            ):
+                raise _error(
+                    where,
+                    f"{role}.image_shape {shape!r} must match the family's images "
+                    f"{getattr(self.family, 'image_shape', None)}",
+                )
 
     @property
     def capacities(self) -> tuple[int, ...]:
@@ -218,7 +325,7 @@ class ExperimentConfig:
 def _model_spec(table: dict, where: str) -> ModelSpec:
     if not isinstance(table, dict) or "kind" not in table:
         raise _error(where, "must be a table with a 'kind' key")
-    table = dict(table)
+    table = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
     kind = table.pop("kind")
     caps = table.pop("capacities", ())
     caps = _positive_ints(caps, f"{where}.capacities") if caps else ()
@@ -256,7 +363,15 @@ def _parse(raw: dict, name: str, quick: bool) -> ExperimentConfig:
     if missing:
         raise _error(f"experiment {name!r}", f"missing keys {sorted(missing)}")
     try:
-        family = FamilySpec(**raw["family"])
+        family_table = dict(raw["family"])
+        kind = family_table.get("kind", "gaussian")
+        if kind == "restoration":
+            family = _restoration_spec(family_table)
+        elif kind == "gaussian":
+            family_table.pop("kind", None)
+            family = FamilySpec(**family_table)
+        else:
+            raise ValueError(f"kind must be 'gaussian' or 'restoration', got {kind!r}")
     except (TypeError, ValueError) as err:
         raise _error(f"experiment {name!r}: family", str(err)) from err
     k = family.num_tasks

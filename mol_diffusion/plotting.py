@@ -23,6 +23,8 @@ __all__ = [
     "plot_capacity",
     "plot_excess_vs_n",
     "plot_pareto_fronts",
+    "plot_psnr_vs_n",
+    "plot_restoration_examples",
     "plot_risk_vs_m",
     "plot_risk_vs_n",
     "savefig",
@@ -33,6 +35,8 @@ METHOD_STYLE = {
     "labeled_only": {"color": "#d62728", "marker": "s", "label": "labeled-only"},
     "oracle": {"color": "#555555", "marker": "^", "label": "oracle (m true pairs)"},
     "exact": {"color": "#000000", "marker": "", "label": "exact Pareto front"},
+    "specialist": {"color": "#2ca02c", "marker": "D", "label": "specialist (own task)"},
+    "degraded": {"color": "#999999", "marker": "", "label": "degraded input"},
 }
 
 _RC = {
@@ -273,4 +277,89 @@ def plot_pareto_fronts(table: pd.DataFrame, exact: np.ndarray | None = None):
         _loglog(ax, "task 0 excess risk L_0", "task 1 excess risk L_1")
         ax.set_title(f"Fronts over lambda ({n_seeds} seeds)")
         ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    return fig
+
+
+def plot_psnr_vs_n(table: pd.DataFrame, *, degraded=None, task_names: list[str] | None = None):
+    """PSNR (dB) vs n: one panel for the lambda-average and one per task.
+
+    Lines: two-stage and labeled-only generalists, the two-stage specialists on their own task
+    (``psnr_specialist_task<k>``), the oracle (dashed) and, if given, the degraded input
+    (``degraded``: per-task PSNR, dotted). Bands: +/- 2 s.e. over seeds.
+    """
+    sel = table[(table.weights_index == 0) & (table.m == table.m.max())]
+    tasks = sorted(int(c.removeprefix("psnr_task")) for c in sel if c.startswith("psnr_task"))
+    names = task_names or [f"task {k}" for k in tasks]
+    weights = np.array([float(v) for v in sel.weights.iloc[0].split(",")])
+    columns = [("psnr", "lambda-average")] + [(f"psnr_task{k}", names[k]) for k in tasks]
+    n_seeds = sel.replicate.nunique()
+    with figure_style():
+        fig, axes = plt.subplots(1, len(columns), figsize=(2.3 * len(columns), 2.6), squeeze=False)
+        for i, (ax, (column, title)) in enumerate(zip(axes[0], columns, strict=True)):
+            for method in ("two_stage", "labeled_only"):
+                r = sel[sel.method == method]
+                x = np.array(sorted(r.n.unique()), dtype=float)
+                style = METHOD_STYLE[method]
+                _band(ax, x, r.groupby("n"), column, style, style["label"])
+            ts = sel[sel.method == "two_stage"]
+            spec = ts[[f"psnr_specialist_task{k}" for k in tasks]].to_numpy()
+            ts = ts.assign(specialist=spec @ weights if column == "psnr" else spec[:, i - 1])
+            x = np.array(sorted(ts.n.unique()), dtype=float)
+            style = METHOD_STYLE["specialist"]
+            _band(ax, x, ts.groupby("n"), "specialist", style, style["label"])
+            orc = sel[sel.method == "oracle"]
+            if not orc.empty:
+                style = METHOD_STYLE["oracle"]
+                ax.axhline(orc[column].mean(), color=style["color"], ls="--", label=style["label"])
+            if degraded is not None:
+                value = float(np.dot(weights, degraded)) if column == "psnr" else degraded[i - 1]
+                style = METHOD_STYLE["degraded"]
+                ax.axhline(value, color=style["color"], ls=":", label=style["label"])
+            ax.set_xscale("log")
+            ax.set_xlabel("paired images per task n")
+            ax.set_title(title)
+        axes[0, 0].set_ylabel("PSNR of the posterior mean (dB)")
+        handles, labels = axes[0, 0].get_legend_handles_labels()
+        fig.legend(
+            handles,
+            labels,
+            loc="upper center",
+            ncol=len(labels),
+            frameon=False,
+            bbox_to_anchor=(0.5, -0.04),
+        )
+        fig.suptitle(
+            f"Restoration PSNR vs n (m = {int(sel.m.max())}, {n_seeds} seeds; bands: +/- 2 s.e.)",
+            y=1.02,
+        )
+        fig.tight_layout()
+    return fig
+
+
+def plot_restoration_examples(panels: dict[str, np.ndarray], row_labels: list[str]):
+    """A grid of images: one column per entry of ``panels`` (name -> (R, H, W) array in [0, 1]),
+    one row per label in ``row_labels``."""
+    names = list(panels)
+    rows = len(row_labels)
+    for name, images in panels.items():
+        if np.asarray(images).shape[0] != rows:
+            raise ValueError(
+                f"panels[{name!r}] holds {np.asarray(images).shape[0]} images, expected {rows}"
+            )
+    with figure_style():
+        fig, axes = plt.subplots(
+            rows, len(names), figsize=(1.2 * len(names), 1.2 * rows), squeeze=False
+        )
+        for j, name in enumerate(names):
+            for i in range(rows):
+                ax = axes[i, j]
+                ax.imshow(np.asarray(panels[name][i]), cmap="gray", vmin=0, vmax=1)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                ax.grid(False)
+                if i == 0:
+                    ax.set_title(name, fontsize=7)
+                if j == 0:
+                    ax.set_ylabel(row_labels[i], fontsize=7)
+        fig.tight_layout(pad=0.2)
     return fig

@@ -32,12 +32,15 @@ __all__ = [
     "FloorFit",
     "InsufficientDataError",
     "InteractionTest",
+    "LogSlopeFit",
     "PairedTest",
     "PowerLawFit",
+    "fit_log_slope",
     "fit_power_law",
     "fit_power_law_with_floor",
     "holm",
     "interaction_test",
+    "paired_difference_test",
     "paired_log_ratio_test",
     "x_to_reach",
 ]
@@ -83,12 +86,13 @@ def _seed_means(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return table.index.to_numpy(float), table.to_numpy(float)
 
 
-def _bootstrap_slopes(x, y, seeds, units, n_boot: int, seed: int) -> np.ndarray:
-    """Slopes of the seed-mean log-log fit over whole-seed resamples, vectorized.
+def _bootstrap_slopes(x, y, seeds, units, n_boot: int, seed: int, log_y: bool = True) -> np.ndarray:
+    """Slopes of the seed-mean fit of log y (or y, ``log_y=False``) on log x over whole-seed
+    resamples, vectorized.
 
     Per (seed, x) sums and counts are resampled as rows, so a resample's mean at x is
     sum / count over the picked seeds, exactly the seed mean of the resampled rows. Resamples
-    with fewer than 2 observed x values or a non-positive mean are dropped.
+    with fewer than 2 observed x values (or, on the log scale, a non-positive mean) are dropped.
     """
     xs = np.unique(x)
     u_idx = np.searchsorted(units, seeds)
@@ -102,9 +106,13 @@ def _bootstrap_slopes(x, y, seeds, units, n_boot: int, seed: int) -> np.ndarray:
     observed = count > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         means = total / count
-    keep = (observed.sum(1) >= 2) & ~((means <= 0) & observed).any(1)
+    keep = observed.sum(1) >= 2
     lx = np.broadcast_to(np.log(xs), means.shape)
-    ly = np.where(observed & (means > 0), np.log(np.where(means > 0, means, 1.0)), 0.0)
+    if log_y:
+        keep &= ~((means <= 0) & observed).any(1)
+        ly = np.where(observed & (means > 0), np.log(np.where(means > 0, means, 1.0)), 0.0)
+    else:
+        ly = np.where(observed, means, 0.0)
     w = observed.astype(float)
     mx = (w * lx).sum(1) / w.sum(1)
     my = (w * ly).sum(1) / w.sum(1)
@@ -180,6 +188,82 @@ def fit_power_law(x, y, seeds=None, *, n_boot: int = 2000, seed: int = 0) -> Pow
         boot_low=float(boot_low),
         boot_high=float(boot_high),
         boot_dropped=float(dropped),
+        n_points=len(mx),
+        n_seeds=len(units),
+    )
+
+
+@dataclass(frozen=True)
+class LogSlopeFit:
+    """y ~ a + b log x fitted on seed means (y on its own scale, e.g. a PSNR difference in dB).
+
+    Attributes:
+        slope: b (change of y per e-fold of x). intercept: a.
+        ci_low, ci_high: 95% HC3 confidence interval of b. p_value: two-sided HC3 test of b = 0.
+        boot_low, boot_high: 95% percentile interval of b from the whole-seed bootstrap (NaN
+            with fewer than 2 seeds).
+        n_points: distinct x values. n_seeds: replicates.
+    """
+
+    slope: float
+    intercept: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    boot_low: float
+    boot_high: float
+    n_points: int
+    n_seeds: int
+
+    def predict(self, x) -> np.ndarray:
+        return self.intercept + self.slope * np.log(np.asarray(x, dtype=float))
+
+    def summary_frame(self) -> pd.DataFrame:
+        return _frame(self)
+
+
+def fit_log_slope(x, y, seeds=None, *, n_boot: int = 2000, seed: int = 0) -> LogSlopeFit:
+    """Fit mean_seeds y = a + b log x with HC3 errors and a whole-seed bootstrap.
+
+    With y the paired difference of two methods per seed (method A - method B at each x), b is
+    the interaction coefficient of log x and method in y ~ log x * method.
+
+    Args:
+        x: positive x per row (e.g. n). y: finite y per row, any sign.
+        seeds: replicate id per row; rows with the same seed form one bootstrap unit.
+        n_boot: bootstrap resamples. seed: seeds the bootstrap.
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    seeds = np.zeros(len(x), dtype=int) if seeds is None else np.asarray(seeds)
+    if x.ndim != 1 or x.shape != y.shape or seeds.shape != x.shape:
+        raise ValueError(
+            f"x, y and seeds must be 1-d of equal length, got {x.shape}, {y.shape}, {seeds.shape}"
+        )
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        raise ValueError("x and y must be finite")
+    if (x <= 0).any():
+        raise ValueError("x must be positive (the fit is in log x)")
+    if len(np.unique(x)) < 3:
+        raise InsufficientDataError(
+            f"a slope in log x needs at least 3 distinct x values, got {len(np.unique(x))}"
+        )
+    mx, my = _seed_means(x, y)
+    res = _ols_slope(np.log(mx), my)
+    low, high = res.conf_int(alpha=0.05)[1]
+    units = np.unique(seeds)
+    boot_low = boot_high = math.nan
+    if len(units) >= 2 and n_boot > 0:
+        slopes = _bootstrap_slopes(x, y, seeds, units, n_boot, seed, log_y=False)
+        if len(slopes):
+            boot_low, boot_high = np.percentile(slopes, [2.5, 97.5])
+    return LogSlopeFit(
+        slope=float(res.params[1]),
+        intercept=float(res.params[0]),
+        ci_low=float(low),
+        ci_high=float(high),
+        p_value=float(res.pvalues[1]),
+        boot_low=float(boot_low),
+        boot_high=float(boot_high),
         n_points=len(mx),
         n_seeds=len(units),
     )
@@ -332,16 +416,17 @@ def interaction_test(x, y, group, levels: Sequence[str], seeds=None) -> Interact
 
 @dataclass(frozen=True)
 class PairedTest:
-    """One-sided paired test that A < B, on log(B / A) across seeds.
+    """One-sided paired t-test that per-seed differences d are above 0 on average.
 
     Attributes:
-        mean_log_ratio: mean of log(B / A) (> 0 when A is smaller).
-        ci_low, ci_high: 95% t-interval of the mean log-ratio.
-        p_value: one-sided t-test p-value for mean log(B / A) > 0.
+        mean_difference: mean of d (for ``paired_log_ratio_test``, d = log(B / A), > 0 when A is
+            smaller).
+        ci_low, ci_high: 95% t-interval of the mean difference.
+        p_value: one-sided t-test p-value for mean d > 0.
         n_seeds.
     """
 
-    mean_log_ratio: float
+    mean_difference: float
     ci_low: float
     ci_high: float
     p_value: float
@@ -360,7 +445,17 @@ def paired_log_ratio_test(a, b) -> PairedTest:
         )
     if (a <= 0).any() or (b <= 0).any():
         raise ValueError("a and b must be positive")
-    d = np.log(b) - np.log(a)
+    return paired_difference_test(np.log(b) - np.log(a))
+
+
+def paired_difference_test(d) -> PairedTest:
+    """One-sided paired t-test that the mean of the per-seed differences ``d`` is above 0.
+
+    ``mean_difference`` is in d's own units (e.g. dB of PSNR gain).
+    """
+    d = np.asarray(d, dtype=float)
+    if d.ndim != 1 or len(d) < 2 or not np.isfinite(d).all():
+        raise ValueError(f"d must be a finite 1-d array with >= 2 seeds, got shape {d.shape}")
     n = len(d)
     mean, se = float(d.mean()), float(d.std(ddof=1) / math.sqrt(n))
     if se == 0:

@@ -14,9 +14,12 @@ runs each cell independently and returns one row per fitted generalist. Reproduc
 - Each cell runs with one torch thread, so floating-point reductions are the same everywhere.
 
 Columns: experiment, method, n (<NA> for the oracle, which uses no scarce pairs), m, capacity,
-num_params, weights_index, weights, replicate, risk, risk_se, risk_task0..K-1, num_pairs,
-fit_seconds. ``fit_seconds`` is the only column that varies between identical runs
-(``TIMING_COLUMNS``).
+num_params, weights_index, weights, replicate, then the scores, num_pairs, fit_seconds.
+Gaussian families are scored by exact excess risk: risk, risk_se, risk_task0..K-1.
+Restoration tasks are scored on the test split by PSNR (dB) of the posterior-mean estimate:
+psnr (lambda-weighted), psnr_task<k>, psnr_se_task<k>, mse_task<k>, and for two-stage rows the
+specialists' own psnr_specialist_task<k> (NaN for other methods). ``fit_seconds`` is the only
+column that varies between identical runs (``TIMING_COLUMNS``).
 """
 
 from __future__ import annotations
@@ -38,14 +41,15 @@ from tqdm import tqdm
 
 from mol_diffusion import paths
 from mol_diffusion.config import ExperimentConfig, load_experiment
-from mol_diffusion.metrics import RiskDraws, excess_risk, make_risk_draws
-from mol_diffusion.tasks import GaussianTaskFamily
-from mol_diffusion.two_stage import labeled_only, oracle, two_stage
+from mol_diffusion.metrics import RiskDraws, excess_risk, make_risk_draws, restoration_score
+from mol_diffusion.tasks import GaussianTaskFamily, RestorationTasks
+from mol_diffusion.two_stage import FitResult, labeled_only, oracle, two_stage
 
 __all__ = [
     "TIMING_COLUMNS",
     "Cell",
     "cells",
+    "fit_cell",
     "load_or_run",
     "results_path",
     "risk_draws",
@@ -103,11 +107,11 @@ def _generator(config: ExperimentConfig, *key: int) -> torch.Generator:
     return torch.Generator().manual_seed(_seed(config, *key))
 
 
-def _replicate_data(config: ExperimentConfig, family: GaussianTaskFamily, replicate: int):
+def _replicate_data(config: ExperimentConfig, family, replicate: int):
     """Labeled pools (max n per task) and unlabeled conditions with hidden labels (max m)."""
     g = _generator(config, _DATA, replicate)
     labeled = [family.sample(k, max(config.n), g) for k in range(family.num_tasks)]
-    unlabeled = [family.sample(k, max(config.m), g) for k in range(family.num_tasks)]
+    unlabeled = [family.sample_unlabeled(k, max(config.m), g) for k in range(family.num_tasks)]
     return labeled, unlabeled
 
 
@@ -127,44 +131,91 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def test_sets(config: ExperimentConfig, family: RestorationTasks) -> list:
+    """The experiment's degraded test pairs per task (common to every cell)."""
+    g = _generator(config, _RISK)
+    limit = config.family.test_images
+    return [
+        tuple(part[:limit] for part in family.test_pairs(k, g)) for k in range(family.num_tasks)
+    ]
+
+
+def fit_cell(config: ExperimentConfig, cell: Cell, family=None) -> FitResult:
+    """Fit one cell's generalist (and, for two-stage, its specialists) exactly as the sweep
+    does; ``family`` defaults to ``config.family.build()``."""
+    family = config.family.build() if family is None else family
+    labeled_pool, unlabeled_pool = _replicate_data(config, family, cell.replicate)
+    weights = config.weights[cell.weights_index]
+    capacity = config.capacities[cell.capacity_index] if config.capacities else None
+    generalist = lambda: config.generalist.build(capacity)  # noqa: E731
+    generator = _generator(
+        config, _FIT, cell.replicate, cell.m, cell.capacity_index, cell.weights_index
+    )
+    run_name = f"{config.name}/{cell.label}"
+    unlabeled = [(c[: cell.m], x[: cell.m]) for c, x in unlabeled_pool]
+    if cell.method == "oracle":
+        return oracle(
+            unlabeled, weights, generalist=generalist, generator=generator, run_name=run_name
+        )
+    labeled = [(c[: cell.n], x[: cell.n]) for c, x in labeled_pool]
+    if cell.method == "two_stage":
+        return two_stage(
+            labeled,
+            [c for c, _ in unlabeled],
+            weights,
+            specialist=config.specialist.build,
+            generalist=generalist,
+            generator=generator,
+            pseudo_labels=config.pseudo_labels.build(),
+            specialist_generator=_generator(
+                config, _SPECIALIST, cell.replicate, cell.n, cell.m, cell.weights_index
+            ),
+            run_name=run_name,
+        )
+    return labeled_only(
+        labeled, weights, generalist=generalist, generator=generator, run_name=run_name
+    )
+
+
+def _restoration_columns(config, family, weights, result: FitResult) -> dict:
+    spec = config.family
+    tests = test_sets(config, family)
+
+    def score(models):
+        return restoration_score(
+            models,
+            tests,
+            weights,
+            samples=spec.posterior_samples,
+            steps=spec.sampler_steps,
+            generator=_generator(config, _RISK, 1),  # the same evaluation noise for every model
+        )
+
+    main = score(result.generalist)
+    own = score(list(result.specialists)) if result.specialists else None
+    row = {"psnr": main.psnr}
+    for k in range(family.num_tasks):
+        row[f"psnr_task{k}"] = main.per_task[k]
+        row[f"psnr_se_task{k}"] = main.per_task_se[k]
+        row[f"mse_task{k}"] = main.mse[k]
+        row[f"psnr_specialist_task{k}"] = own.per_task[k] if own else float("nan")
+    return row
+
+
 def run_cell(config: ExperimentConfig, cell: Cell) -> dict:
-    """Fit one cell's generalist and evaluate its exact excess risk; returns one table row."""
+    """Fit one cell's generalist and score it (exact excess risk, or PSNR for restoration);
+    returns one table row."""
     with _one_thread():
         family = config.family.build()
-        labeled_pool, unlabeled_pool = _replicate_data(config, family, cell.replicate)
         weights = config.weights[cell.weights_index]
         capacity = config.capacities[cell.capacity_index] if config.capacities else None
-        generalist = lambda: config.generalist.build(capacity)  # noqa: E731
-        generator = _generator(
-            config, _FIT, cell.replicate, cell.m, cell.capacity_index, cell.weights_index
-        )
-        run_name = f"{config.name}/{cell.label}"
-        unlabeled = [(c[: cell.m], x[: cell.m]) for c, x in unlabeled_pool]
-        if cell.method == "oracle":
-            result = oracle(
-                unlabeled, weights, generalist=generalist, generator=generator, run_name=run_name
-            )
+        result = fit_cell(config, cell, family)
+        if isinstance(family, RestorationTasks):
+            scores = _restoration_columns(config, family, weights, result)
         else:
-            labeled = [(c[: cell.n], x[: cell.n]) for c, x in labeled_pool]
-            if cell.method == "two_stage":
-                result = two_stage(
-                    labeled,
-                    [c for c, _ in unlabeled],
-                    weights,
-                    specialist=config.specialist.build,
-                    generalist=generalist,
-                    generator=generator,
-                    pseudo_labels=config.pseudo_labels.build(),
-                    specialist_generator=_generator(
-                        config, _SPECIALIST, cell.replicate, cell.n, cell.m, cell.weights_index
-                    ),
-                    run_name=run_name,
-                )
-            else:
-                result = labeled_only(
-                    labeled, weights, generalist=generalist, generator=generator, run_name=run_name
-                )
-        risk = excess_risk(result.generalist, family, weights, draws=risk_draws(config, family))
+            risk = excess_risk(result.generalist, family, weights, draws=risk_draws(config, family))
+            scores = {"risk": risk.scalarized, "risk_se": risk.scalarized_se}
+            scores.update({f"risk_task{k}": v for k, v in enumerate(risk.per_task)})
     row = {
         "experiment": config.name,
         "method": cell.method,
@@ -175,10 +226,8 @@ def run_cell(config: ExperimentConfig, cell: Cell) -> dict:
         "weights_index": cell.weights_index,
         "weights": ",".join(f"{w:.6g}" for w in weights),
         "replicate": cell.replicate,
-        "risk": risk.scalarized,
-        "risk_se": risk.scalarized_se,
+        **scores,
     }
-    row.update({f"risk_task{k}": v for k, v in enumerate(risk.per_task)})
     row.update({"num_pairs": result.num_pairs, "fit_seconds": result.fit_seconds})
     return row
 

@@ -308,3 +308,48 @@ def test_too_few_points_is_not_evaluable_not_a_pass():
     assert v.passed is None and v.detail.startswith("not evaluable")
     with pytest.raises(ValueError, match="unknown claim"):
         claims.evaluate("no_such_claim", small)
+
+
+# ---------------------------------------------------------------- image restoration
+def restoration_table(gain_at, *, n=N_GRID, reps=4, noise=0.3, seed=0, k=3):
+    """PSNR rows: labeled-only follows 12 + 1.5 log(n / 8) dB; two-stage adds ``gain_at(n, task)``
+    dB; independent Gaussian noise (sd ``noise`` dB) per cell and task."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for rep in range(reps):
+        for method in ("two_stage", "labeled_only", "oracle"):
+            for nn in [None] if method == "oracle" else n:
+                base = 16.0 if nn is None else 12 + 1.5 * np.log(nn / 8)
+                tasks = [
+                    base + (gain_at(nn, j) if method == "two_stage" else 0.0) + rng.normal(0, noise)
+                    for j in range(k)
+                ]
+                row = dict(method=method, n=nn, m=600, capacity=256, weights_index=0)
+                row.update(replicate=rep, weights=",".join(["0.333333"] * k), psnr=np.mean(tasks))
+                row.update({f"psnr_task{j}": v for j, v in enumerate(tasks)})
+                row.update({f"psnr_specialist_task{j}": 14.0 for j in range(k)})
+                rows.append(row)
+    out = pd.DataFrame(rows)
+    out["n"] = out["n"].astype("Int64")
+    return out
+
+
+@settings(max_examples=4)
+@given(seed=st.integers(0, 10_000))
+def test_restoration_claims_pass_and_fail(seed):
+    adv, shrink = "restoration_scarce_label_advantage", "restoration_advantage_shrinks"
+    # two-stage 3 dB ahead at n = 8, the lead falling by 1.5 dB per e-fold of n
+    fading = restoration_table(lambda n, j: 3.0 - 1.5 * np.log(n / 8), seed=seed)
+    assert verdict(adv, fading).passed and verdict(shrink, fading).passed
+    # one task where two-stage is behind at small n (the others keep their lead): the Holm
+    # family fails (a zero gain would pass by chance in ~5% of tables, as a test should)
+    one_task = restoration_table(lambda n, j: -1.0 if j == 1 else 3.0 - np.log(n / 8), seed=seed)
+    assert verdict(adv, one_task).passed is False
+    # a constant lead passes the first claim and fails the second
+    constant = restoration_table(lambda n, j: 2.0, seed=seed)
+    assert verdict(adv, constant).passed and verdict(shrink, constant).passed is False
+    # a lead that grows with n fails the second
+    growing = restoration_table(lambda n, j: 1.0 + 0.5 * np.log(n / 8), seed=seed)
+    assert verdict(shrink, growing).passed is False
+    v = verdict(shrink, fading)
+    assert v.ci_low < -1.5 < v.ci_high and "first negative" in v.detail

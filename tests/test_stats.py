@@ -81,6 +81,34 @@ def test_paired_test_and_holm_reference_values():
     np.testing.assert_allclose(stats.holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
 
 
+@given(slope=st.floats(-3, 3), rng_seed=st.integers(0, 10_000))
+def test_log_slope_recovers_the_slope_of_a_signed_quantity(slope, rng_seed):
+    # y = 1 + slope log n + noise crosses zero for most slopes: the fit must not need y > 0
+    rng = np.random.default_rng(rng_seed)
+    n = np.repeat([8, 16, 32, 64, 128, 256], 5)
+    reps = np.tile(np.arange(5), 6)
+    y = 1 + slope * np.log(n) + rng.normal(0, 0.05, len(n))
+    fit = stats.fit_log_slope(n, y, reps, n_boot=200)
+    assert fit.slope == pytest.approx(slope, abs=0.05)
+    assert fit.ci_low <= fit.slope <= fit.ci_high and fit.boot_low <= fit.boot_high
+    # Reference: scipy's linregress of the seed means on log n gives the same point estimate
+    means = [y[n == v].mean() for v in np.unique(n)]
+    ref = sps.linregress(np.log(np.unique(n)), means)
+    assert fit.slope == pytest.approx(ref.slope, abs=1e-10)
+    with pytest.raises(stats.InsufficientDataError, match="at least 3 distinct x"):
+        stats.fit_log_slope([8, 16, 8], [1.0, 2.0, 0.5])
+
+
+def test_paired_difference_test_matches_scipy():
+    d = np.array([0.4, 1.1, -0.2, 0.9, 0.6])
+    res = stats.paired_difference_test(d)
+    ref = sps.ttest_1samp(d, 0.0, alternative="greater")
+    assert res.p_value == pytest.approx(ref.pvalue, rel=1e-10)
+    assert res.mean_difference == pytest.approx(d.mean())
+    with pytest.raises(ValueError, match="d must be a finite 1-d array"):
+        stats.paired_difference_test([1.0])
+
+
 def test_x_to_reach_inverts_the_fit():
     x, y, rep = synthetic(-1.0, 2.0, 0.0)
     fit = stats.fit_power_law(x, y, rep, n_boot=0)

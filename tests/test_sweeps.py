@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from mol_diffusion.config import load_experiment
-from mol_diffusion.sweeps import TIMING_COLUMNS, cells, load_or_run, run_sweep
+from mol_diffusion.sweeps import TIMING_COLUMNS, Cell, cells, load_or_run, run_cell, run_sweep
 
 EXPERIMENTS = [
     "sample_complexity",
@@ -12,6 +12,7 @@ EXPERIMENTS = [
     "pareto_front",
     "misspecified",
     "neural_generalist",
+    "image_restoration",
 ]
 
 
@@ -95,3 +96,61 @@ def test_same_seed_same_table_with_one_and_two_workers_and_cache(tmp_path):
     changed = load_experiment(write(tmp_path, BASE.replace("seed = 1", "seed = 2")))
     rerun = load_or_run(changed, workers=1, progress=False, results_dir=tmp_path)
     assert not rerun.risk.equals(first.risk)
+
+
+RESTORATION = """
+seed = 3
+replicates = 1
+methods = ["two_stage", "labeled_only", "oracle"]
+n = [4, 8]
+m = [16]
+[family]
+kind = "restoration"
+posterior_samples = 2
+sampler_steps = 5
+test_images = 12
+tasks = [{ kind = "denoise", sigma = 0.3 }, { kind = "inpaint", fraction = 0.5 }]
+[specialist]
+kind = "conv_gaussian"
+image_shape = [8, 8]
+kernel = 3
+[generalist]
+kind = "mlp"
+capacities = [16]
+depth = 1
+steps = 10
+batch_size = 16
+preconditioning = "edm"
+[pseudo_labels]
+steps = 5
+"""
+
+
+def test_restoration_cells_give_psnr_columns_and_repeat_exactly(tmp_path):
+    config = load_experiment(write(tmp_path, RESTORATION))
+    assert config.family.num_tasks == 2 and config.family.image_shape == (8, 8)
+    row = run_cell(config, Cell("two_stage", 4, 16, 0, 0, 0))
+    again = run_cell(config, Cell("two_stage", 4, 16, 0, 0, 0))
+    for key in ("psnr", "psnr_task0", "psnr_task1", "psnr_specialist_task1", "mse_task0"):
+        assert row[key] == again[key] and 0 < row[key] < 60
+    assert row["psnr"] == pytest.approx((row["psnr_task0"] + row["psnr_task1"]) / 2)
+    assert row["num_pairs"] == 2 * 16  # the generalist sees the m pseudo-pairs per task
+    lo = run_cell(config, Cell("labeled_only", 4, 16, 0, 0, 0))
+    assert lo["num_pairs"] == 2 * 4 and pd.isna(lo["psnr_specialist_task0"])
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (('kind = "denoise"', 'kind = "upscale"'), r"tasks\[0\].kind must be one of"),
+        (("sigma = 0.3", "radius = 2"), r"tasks\[0\] \(denoise\)"),
+        (("image_shape = [8, 8]", "image_shape = [16, 16]"), "must match the family's images"),
+        (('kind = "restoration"', 'kind = "restoration"\ndataset = "faces"'), "dataset must"),
+        (("test_images = 12", "test_images = 0"), "test_images: must hold positive"),
+    ],
+)
+def test_bad_restoration_configs_name_the_problem(tmp_path, change, match):
+    old, new = change
+    assert old in RESTORATION
+    with pytest.raises(ValueError, match=match):
+        load_experiment(write(tmp_path, RESTORATION.replace(old, new, 1)))

@@ -63,10 +63,13 @@ class LinearGaussianScore(ScoreModelBase):
         n, dc = c.shape
         w = torch.ones(n, dtype=torch.float64) if weights is None else weights.to(torch.float64)
         support = int((w > 0).sum())
-        if support < dc + 2:
+        # without a ridge the weighted Gram matrix of (c, 1) is singular below cond_dim + 1
+        # pairs; with one, two pairs suffice for (A, b) and a (rank-deficient, floored) Sigma
+        needed = 2 if self.config.ridge > 0 else dc + 2
+        if support < needed:
             raise ValueError(
-                f"{run_name}: LinearGaussianScore needs at least cond_dim + 2 = {dc + 2} "
-                f"pairs with positive weight to estimate (A, b, Sigma), got {support}"
+                f"{run_name}: LinearGaussianScore with ridge={self.config.ridge} needs at least "
+                f"{needed} pairs with positive weight to estimate (A, b, Sigma), got {support}"
             )
         w = w / w.sum()
         design = torch.cat([c.to(torch.float64), torch.ones(n, 1, dtype=torch.float64)], dim=1)
@@ -76,11 +79,18 @@ class LinearGaussianScore(ScoreModelBase):
             penalty[-1, -1] = 0.0  # the intercept is not shrunk
             gram = gram + penalty
         coef = torch.linalg.solve(gram, design.T @ (w[:, None] * x.to(torch.float64)))  # (dc+1, d)
-        resid = x.to(torch.float64) - design @ coef
+        self._set_gaussian(coef[:-1].T.contiguous(), coef[-1].clone(), c, x, w)
+
+    def _set_gaussian(self, A, b, c, x, w) -> None:
+        """Store the mean map (A, b) and Sigma = the w-weighted residual covariance (floored).
+
+        Shapes: A (dim, cond_dim), b (dim,), c (n, cond_dim), x (n, dim), w (n,) summing to 1.
+        """
+        resid = x.to(torch.float64) - c.to(torch.float64) @ A.T - b
         cov = resid.T @ (w[:, None] * resid)
         evals, evecs = torch.linalg.eigh(0.5 * (cov + cov.T))
         evals = evals.clamp(min=self.config.min_variance)
-        self.A, self.b = coef[:-1].T.contiguous(), coef[-1].clone()
+        self.A, self.b = A, b
         self.Sigma = evecs @ torch.diag(evals) @ evecs.T
         self._evals, self._evecs = evals, evecs
 

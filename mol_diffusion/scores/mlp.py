@@ -4,6 +4,19 @@ r"""Neural score network: an MLP with a sinusoidal time embedding, trained by DS
 
 where (z_x, z_c) are the scaled inputs of ``InputScaler`` and emb(t) holds sin/cos of t at
 ``time_features / 2`` geometric frequencies (Vaswani et al., 2017, Sec. 3.5, applied to t).
+
+``preconditioning="edm"`` keeps the inputs and the loss but reads the network output F as a
+preconditioned prediction of the clean sample (Karras et al., 2022, Table 1, written for the VP
+process with noise level s = sigma / alpha and per-coordinate data variance v = ``var_x``):
+
+    x0_hat = mu_x + c_skip (x_t / alpha - mu_x) + c_out F,
+    c_skip = v / (s^2 + v),   c_out = s sqrt(v) / sqrt(s^2 + v),
+    eps_hat = (x_t - alpha x0_hat) / sigma.
+
+(c_in (x_t / alpha - mu_x) is exactly z_x.) With eps-prediction a sharp posterior, where c
+nearly fixes x_0 (deblurring with little noise), makes the network cancel z_x against a function
+of c and amplify the remainder by 1 / sigma; the preconditioned form predicts x_0 directly at
+small noise and eps at large noise, so the same network fits such posteriors much better.
 Training minimises the weighted per-sample DSM loss ||eps_hat - eps||^2 over random minibatches
 with fresh (t, eps) draws; an exponential moving average (EMA) of the weights is used for
 evaluation when ``ema_decay`` is set. Every random draw (initialisation, minibatches, noise) comes
@@ -27,6 +40,8 @@ from mol_diffusion.scores.base import InputScaler, ScoreModelBase
 
 __all__ = ["MLPScore", "MLPScoreConfig", "time_embedding"]
 
+PRECONDITIONINGS = ("eps", "edm")
+
 
 @dataclass(frozen=True)
 class MLPScoreConfig:
@@ -38,6 +53,8 @@ class MLPScoreConfig:
     lr: peak learning rate (cosine decay to 10% over ``steps``).
     ema_decay: EMA decay in [0, 1) (with warm-up), or None to evaluate the raw weights.
     time_features: size of the sinusoidal time embedding (even).
+    preconditioning: ``"eps"`` (the network predicts the noise) or ``"edm"`` (preconditioned
+        clean-sample prediction; see the module docstring).
     schedule: the forward process.
     """
 
@@ -48,9 +65,14 @@ class MLPScoreConfig:
     lr: float = 2e-3
     ema_decay: float | None = 0.995
     time_features: int = 16
+    preconditioning: str = "eps"
     schedule: VPSchedule = field(default_factory=VPSchedule)
 
     def __post_init__(self) -> None:
+        if self.preconditioning not in PRECONDITIONINGS:
+            raise ValueError(
+                f"preconditioning must be one of {PRECONDITIONINGS}, got {self.preconditioning!r}"
+            )
         for name in ("width", "depth", "steps", "batch_size", "time_features"):
             check_positive_int(getattr(self, name), name)
         if self.time_features % 2:
@@ -102,11 +124,20 @@ class MLPScore(ScoreModelBase):
         lr: float = 2e-3,
         ema_decay: float | None = 0.995,
         time_features: int = 16,
+        preconditioning: str = "eps",
         schedule: VPSchedule | None = None,
     ):
         super().__init__()
         self.config = MLPScoreConfig(
-            width, depth, steps, batch_size, lr, ema_decay, time_features, schedule or VPSchedule()
+            width,
+            depth,
+            steps,
+            batch_size,
+            lr,
+            ema_decay,
+            time_features,
+            preconditioning,
+            schedule or VPSchedule(),
         )
 
     def _inputs(self, x_t, c, t) -> torch.Tensor:
@@ -115,6 +146,19 @@ class MLPScore(ScoreModelBase):
         z_x, z_c = self.scaler(x_t, c, alpha, sigma)
         emb = time_embedding(t, self.config.time_features)
         return torch.cat([z_x.to(torch.float32), z_c.to(torch.float32), emb], dim=1)
+
+    def _eps_hat(self, out: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """Network output (B, dim) -> predicted noise (B, dim), float32."""
+        if self.config.preconditioning == "eps":
+            return out
+        t64 = t.to(torch.float64)
+        alpha = self.schedule.alpha(t64)[:, None]
+        sigma = self.schedule.sigma(t64)[:, None]
+        s2, v, mu = (sigma / alpha) ** 2, self.scaler.var_x, self.scaler.mu_x
+        c_skip, c_out = v / (s2 + v), (s2 * v / (s2 + v)).sqrt()
+        x_t64 = x_t.to(torch.float64)
+        x0_hat = mu + c_skip * (x_t64 / alpha - mu) + c_out * out.to(torch.float64)
+        return ((x_t64 - alpha * x0_hat) / sigma).to(torch.float32)
 
     def _fit(self, c, x, weights, generator, run_name) -> None:
         cfg = self.config
@@ -139,7 +183,7 @@ class MLPScore(ScoreModelBase):
             eps = torch.randn(cfg.batch_size, dim, generator=generator)
             sigma = self.schedule.sigma(t)
             x_t = self.schedule.add_noise(x32[idx], t, eps)
-            eps_hat = net(self._inputs(x_t, c32[idx], t))
+            eps_hat = self._eps_hat(net(self._inputs(x_t, c32[idx], t)), x_t, t)
             # eps_hat = -sigma s, so ||sigma s + eps||^2 = ||eps - eps_hat||^2
             loss = (w[idx] * dsm_loss(-eps_hat / sigma[:, None], eps, sigma)).mean()
             if not torch.isfinite(loss):
@@ -163,7 +207,7 @@ class MLPScore(ScoreModelBase):
         """Predicted noise, shape (B, dim), float32."""
         self._require_fitted()
         with torch.no_grad():
-            return self.net(self._inputs(x_t, c, t))
+            return self._eps_hat(self.net(self._inputs(x_t, c, t)), x_t, t)
 
     def _score(self, x_t, c, t) -> torch.Tensor:
         sigma = self.schedule.sigma(t.to(torch.float64))[:, None]

@@ -200,6 +200,13 @@ class GaussianTaskFamily:
         c = self.sample_conditions(k, check_positive_int(n, "n"), generator)
         return c, self.sample_given(k, c, generator)
 
+    def sample_unlabeled(
+        self, k: int, m: int, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """m unlabeled draws of task k with their hidden samples, (c (m, cond_dim), x (m, dim)):
+        the same law as ``sample`` here; the two-stage procedure sees only c, the oracle both."""
+        return self.sample(k, m, generator)
+
     # ------------------------------------------------------------------ densities and scores
     def cond_log_prob(self, c: torch.Tensor) -> torch.Tensor:
         """log q_k(c) for every task, shape (K, B)."""
