@@ -50,6 +50,29 @@ def paper_numbers(results: dict, verdicts: list[claims.Verdict]) -> dict[str, st
         numbers["numScFits"] = str(len(table))
     else:
         numbers["numScPGenMin"] = numbers["numScPGenMax"] = numbers["numScFits"] = "--"
+    numbers.update(_restoration_numbers(results.get("image_restoration")))
+    return numbers
+
+
+def _restoration_numbers(table) -> dict[str, str]:
+    """Grid of the image-restoration experiment and its PSNRs (dB) at the smallest and largest n."""
+    ir = load_experiment("image_restoration")
+    numbers = {
+        "numIrReplicates": str(ir.replicates),
+        "numIrNGrid": _tex_list(ir.n),
+        "numIrM": _tex_list(ir.m),
+    }
+    ends = {"Min": min(ir.n), "Max": max(ir.n)}
+    for end, n in ends.items():
+        for method, name in (("two_stage", "TwoStage"), ("labeled_only", "LabeledOnly")):
+            value = "--"
+            if table is not None:
+                rows = table[(table.method == method) & (table.n == n)]
+                value = f"{rows.psnr.mean():.2f}" if len(rows) else "--"
+            numbers[f"numIr{name}Psnr{end}"] = value
+        numbers[f"numIrN{end}"] = str(n)
+    orc = None if table is None else table[table.method == "oracle"]
+    numbers["numIrOraclePsnr"] = "--" if orc is None or orc.empty else f"{orc.psnr.mean():.2f}"
     return numbers
 
 

@@ -16,7 +16,9 @@ NOTEBOOKS = sorted(p.stem for p in paths.NOTEBOOKS.glob("*.py"))
 
 
 def test_there_are_notebooks_and_each_is_paired():
-    assert {"sample_complexity", "unlabeled_scaling", "pareto_front"} <= set(NOTEBOOKS)
+    assert {"sample_complexity", "unlabeled_scaling", "pareto_front", "image_restoration"} <= set(
+        NOTEBOOKS
+    )
     for name in NOTEBOOKS:
         ipynb = paths.NOTEBOOKS / f"{name}.ipynb"
         assert ipynb.is_file(), f"{name}.py has no paired {name}.ipynb (run jupytext --sync)"

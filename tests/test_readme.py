@@ -1,4 +1,4 @@
-"""The README's API example runs as written."""
+"""The README's API examples run as written."""
 
 import re
 from pathlib import Path
@@ -13,3 +13,4 @@ def test_readme_python_example_runs():
     for block in blocks:
         exec(compile(block, "README.md", "exec"), namespace)
     assert namespace["risk"].scalarized > 0
+    assert namespace["restored"].shape == (4, 64)

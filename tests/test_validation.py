@@ -81,8 +81,12 @@ def test_configs_are_validated(factory, match):
 def test_linear_specialist_needs_enough_pairs():
     g = torch.Generator().manual_seed(0)
     c, x = FAM.sample(0, 3, g)
-    with pytest.raises(ValueError, match=r"needs at least cond_dim \+ 2 = 4 pairs"):
+    with pytest.raises(ValueError, match=r"ridge=0.0 needs at least 4 pairs"):
         LinearGaussianScore().fit(c, x, generator=g)
+    # with a ridge the Gram matrix is invertible: two pairs suffice, one does not
+    LinearGaussianScore(ridge=1e-3).fit(c[:2], x[:2], generator=g)
+    with pytest.raises(ValueError, match=r"ridge=0.001 needs at least 2 pairs"):
+        LinearGaussianScore(ridge=1e-3).fit(c[:1], x[:1], generator=g)
 
 
 def test_integer_data_is_not_silently_coerced():
