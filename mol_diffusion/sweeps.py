@@ -13,6 +13,13 @@ runs each cell independently and returns one row per fitted generalist. Reproduc
   across capacities are paired. The risk is evaluated on one set of draws per experiment.
 - Each cell runs with one torch thread, so floating-point reductions are the same everywhere.
 
+Resumable runs: with a ``cache_dir`` (``load_or_run`` uses ``cell_cache_dir``), every finished
+cell's row is written at once to its own JSON file, atomically (a temporary file renamed into
+place), under a directory keyed by the config's fingerprint (config, library version and
+``NUMERICS_VERSION``). A sweep that is interrupted (Ctrl-C, a killed process, a lost machine)
+and started again computes only the cells without a file; a file that does not parse is
+recomputed, never read as a result.
+
 Columns: experiment, method, n (<NA> for the oracle, which uses no scarce pairs), m, capacity,
 num_params, weights_index, weights, replicate, then the scores, num_pairs, fit_seconds.
 Gaussian families are scored by exact excess risk: risk, risk_se, risk_task0..K-1.
@@ -28,6 +35,7 @@ import contextlib
 import json
 import multiprocessing
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
@@ -48,6 +56,7 @@ from mol_diffusion.two_stage import FitResult, labeled_only, oracle, two_stage
 __all__ = [
     "TIMING_COLUMNS",
     "Cell",
+    "cell_cache_dir",
     "cells",
     "fit_cell",
     "load_or_run",
@@ -246,12 +255,41 @@ def default_executor(workers: int | None = None) -> Executor:
     )
 
 
+def cell_cache_dir(config: ExperimentConfig, results_dir=None) -> Path:
+    """Where ``load_or_run`` keeps finished cells while a sweep runs:
+    ``<results_dir>/cells/<name>[-quick]-<fingerprint>/``."""
+    directory = paths.RESULTS if results_dir is None else Path(results_dir)
+    stem = f"{config.name}{'-quick' if config.quick else ''}-{config.fingerprint()}"
+    return directory / "cells" / stem
+
+
+def _cell_path(cache_dir: Path, cell: Cell) -> Path:
+    return cache_dir / (cell.label.replace("/", "_").replace("=", "") + ".json")
+
+
+def _read_cell(path: Path) -> dict | None:
+    """A cached row, or None when the file is missing or not a complete row."""
+    try:
+        row = json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return row if isinstance(row, dict) and "fit_seconds" in row else None
+
+
+def _write_cell(path: Path, row: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(row))
+    os.replace(tmp, path)  # readers see the old state or the whole row, never a part
+
+
 def run_sweep(
     config: ExperimentConfig,
     *,
     executor: Executor | None = None,
     workers: int | None = None,
     progress: bool = True,
+    cache_dir=None,
 ) -> pd.DataFrame:
     """Run every cell of ``config`` and return the tidy results table (canonical row order).
 
@@ -263,23 +301,45 @@ def run_sweep(
             ``workers == 1``.
         workers: pool size for the default executor (default: all cores).
         progress: show a progress bar (cells done, elapsed, time left) on stderr.
+        cache_dir: if given, reuse the rows of cells finished earlier under it and store each
+            new row there as soon as its cell finishes (see the module docstring).
     """
     grid = cells(config)
-    bar = tqdm(total=len(grid), desc=config.name, unit="fit", disable=not progress, file=sys.stderr)
     rows: dict[int, dict] = {}
+    cell_files = [None] * len(grid)
+    if cache_dir is not None:
+        cell_files = [_cell_path(Path(cache_dir), cell) for cell in grid]
+        for i, path in enumerate(cell_files):
+            row = _read_cell(path)
+            if row is not None:
+                rows[i] = row
+    todo = [i for i in range(len(grid)) if i not in rows]
+    bar = tqdm(
+        total=len(grid),
+        initial=len(rows),
+        desc=config.name + (f" ({len(rows)} cached)" if rows else ""),
+        unit="fit",
+        disable=not progress,
+        file=sys.stderr,
+    )
+
+    def finished(i: int, row: dict) -> None:
+        rows[i] = row
+        if cell_files[i] is not None:
+            _write_cell(cell_files[i], row)
+        bar.update()
+
     try:
         if executor is None and workers == 1:
-            for i, cell in enumerate(grid):
-                rows[i] = run_cell(config, cell)
-                bar.update()
-        else:
+            for i in todo:
+                finished(i, run_cell(config, grid[i]))
+        elif todo:
             owned = executor is None
             pool = default_executor(workers) if owned else executor
             try:
-                futures = {pool.submit(run_cell, config, cell): i for i, cell in enumerate(grid)}
+                futures = {pool.submit(run_cell, config, grid[i]): i for i in todo}
                 for future in as_completed(futures):
-                    rows[futures[future]] = future.result()
-                    bar.update()
+                    finished(futures[future], future.result())
             finally:
                 if owned:
                     pool.shutdown(cancel_futures=True)
@@ -310,10 +370,14 @@ def load_or_run(
     """Load cached results when the config (and library version) is unchanged; else run and save.
 
     The cache key is ``config.fingerprint()``, stored beside the table as ``<table>.meta.json``.
-    ``results_dir`` defaults to ``experiments/results``.
+    ``results_dir`` defaults to ``experiments/results``. While the sweep runs, finished cells
+    are kept under ``cell_cache_dir(config, results_dir)``, so an interrupted call resumes
+    where it stopped; they are removed once the table is written. ``force=True`` discards the
+    cached table and cells.
     """
     path = results_path(config, results_dir)
     meta_path = path.with_suffix(".meta.json")
+    cache_dir = cell_cache_dir(config, results_dir)
     if not force and path.is_file() and meta_path.is_file():
         meta = json.loads(meta_path.read_text())
         if meta.get("fingerprint") == config.fingerprint():
@@ -321,7 +385,11 @@ def load_or_run(
             for col in ("n", "capacity"):
                 table[col] = table[col].astype("Int64")
             return table
-    table = run_sweep(config, executor=executor, workers=workers, progress=progress)
+    if force:
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    table = run_sweep(
+        config, executor=executor, workers=workers, progress=progress, cache_dir=cache_dir
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".csv.tmp")
     table.to_csv(tmp, index=False)
@@ -338,6 +406,7 @@ def load_or_run(
         )
         + "\n"
     )
+    shutil.rmtree(cache_dir, ignore_errors=True)  # the table now holds every cell
     return table
 
 

@@ -154,3 +154,55 @@ def test_bad_restoration_configs_name_the_problem(tmp_path, change, match):
     assert old in RESTORATION
     with pytest.raises(ValueError, match=match):
         load_experiment(write(tmp_path, RESTORATION.replace(old, new, 1)))
+
+
+KILLABLE = """
+import sys
+from mol_diffusion.config import load_experiment
+from mol_diffusion.sweeps import load_or_run
+
+if __name__ == "__main__":
+    load_or_run(load_experiment(sys.argv[1]), workers=1, progress=False, results_dir=sys.argv[2])
+"""
+
+
+def test_a_killed_sweep_resumes_with_only_the_missing_cells(tmp_path, monkeypatch):
+    import json
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from mol_diffusion import sweeps
+
+    config_path = write(tmp_path, BASE.replace("steps = 20", "steps = 400"))
+    config = load_experiment(config_path)
+    total = len(cells(config))
+    results = tmp_path / "results"
+    cache = sweeps.cell_cache_dir(config, results)
+    script = tmp_path / "sweep.py"
+    script.write_text(KILLABLE)
+    proc = subprocess.Popen([sys.executable, str(script), str(config_path), str(results)])
+    deadline = time.monotonic() + 120
+    while len(list(cache.glob("*.json"))) < 3 and time.monotonic() < deadline:
+        assert proc.poll() is None, "the sweep ended before it could be killed"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = {p.name: p.read_text() for p in cache.glob("*.json")}
+    assert 3 <= len(done) < total and not (results / "exp.csv").exists()
+    # a torn write (what a kill mid-write would leave without the rename) is not a result
+    torn = sorted(cache.glob("*.json"))[-1]
+    torn.write_text(torn.read_text()[:25])
+    computed = []
+    real_run_cell = sweeps.run_cell
+    monkeypatch.setattr(
+        sweeps, "run_cell", lambda c, cell: computed.append(cell) or real_run_cell(c, cell)
+    )
+    resumed = load_or_run(config, workers=1, progress=False, results_dir=results)
+    assert len(computed) == total - len(done) + 1  # the missing cells and the torn one
+    assert not cache.exists()  # the table holds everything now
+    fresh = run_sweep(config, workers=1, progress=False)
+    keep = [c for c in fresh.columns if c not in TIMING_COLUMNS]
+    pd.testing.assert_frame_equal(resumed[keep], fresh[keep])
+    assert json.loads((results / "exp.meta.json").read_text())["rows"] == total
