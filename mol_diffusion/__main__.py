@@ -1,8 +1,9 @@
-"""Command line: ``python -m mol_diffusion {run,claims} ...``.
+"""Command line: ``python -m mol_diffusion {run,claims,report,bench} ...``.
 
 python -m mol_diffusion run sample_complexity [--quick] [--workers 2] [--force]
 python -m mol_diffusion claims [--quick] [--write]
-    python -m mol_diffusion report
+python -m mol_diffusion report
+python -m mol_diffusion bench [--quick]
 """
 
 from __future__ import annotations
@@ -27,7 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     claims.add_argument("--quick", action="store_true", help="use the quick-run tables")
     claims.add_argument("--write", action="store_true", help="write claims.json and claims.tex")
     sub.add_parser("report", help="write claims, paper/generated/*.tex and README's claims table")
+    bench = sub.add_parser("bench", help="time batched vs one-at-a-time fits and the RF solver")
+    bench.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
     args = parser.parse_args(argv)
+
+    if args.command == "bench":
+        from mol_diffusion.bench import BenchConfig, run_bench
+
+        run_bench(BenchConfig.quick() if args.quick else BenchConfig())
+        return 0
 
     if args.command == "report":
         from mol_diffusion.report import write_report

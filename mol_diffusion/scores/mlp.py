@@ -38,7 +38,7 @@ from mol_diffusion.objectives import dsm_loss
 from mol_diffusion.schedules import VPSchedule
 from mol_diffusion.scores.base import InputScaler, ScoreModelBase
 
-__all__ = ["MLPScore", "MLPScoreConfig", "time_embedding"]
+__all__ = ["MLPScore", "MLPScoreConfig", "fit_batched", "time_embedding"]
 
 PRECONDITIONINGS = ("eps", "edm")
 
@@ -217,3 +217,146 @@ class MLPScore(ScoreModelBase):
     def num_params(self) -> int:
         self._require_fitted()
         return sum(p.numel() for p in self.net.parameters())
+
+
+def fit_batched(models, data, generators, *, run_names=None) -> list[MLPScore]:
+    """Fit several MLPScore models at once as one stacked network (batched matrix products).
+
+    Model b is trained on its own pairs with its own generator, drawing its initialisation,
+    minibatches, times and noise in the same order as ``models[b].fit``; Adam and the EMA act
+    elementwise and the losses of different models do not interact, so each model follows its
+    one-at-a-time trajectory. Only the floating-point order of the batched products differs:
+    fitted outputs agree with ``fit`` to float32 rounding amplified by training, documented in
+    ``tests/test_batched.py``. For many small models (all seeds of a cell, all tasks'
+    specialists) this amortizes the per-step overhead that dominates small fits on a CPU.
+
+    Args:
+        models: unfitted ``MLPScore`` instances with identical configs.
+        data: per model, (c (n_b, cond_dim), x (n_b, dim), weights (n_b,) or None); dim and
+            cond_dim shared by all.
+        generators: one ``torch.Generator`` per model.
+        run_names: names for error messages (default ``batch[b]``).
+    Returns:
+        the fitted models (the same objects).
+    """
+    from mol_diffusion._validation import check_generator, check_pairs, check_sample_weights
+
+    models = list(models)
+    if not models or not all(isinstance(m, MLPScore) for m in models):
+        raise ValueError("models must be a non-empty sequence of MLPScore")
+    if len(data) != len(models) or len(generators) != len(models):
+        raise ValueError(
+            f"data and generators must hold one entry per model ({len(models)}), got "
+            f"{len(data)} and {len(generators)}"
+        )
+    cfg = models[0].config
+    if any(m.config != cfg for m in models):
+        raise ValueError("models must share one config to be fitted as a batch")
+    names = run_names or [f"batch[{b}]" for b in range(len(models))]
+    checked = []
+    for b, item in enumerate(data):
+        if not isinstance(item, tuple | list) or len(item) != 3:
+            raise ValueError(f"data[{b}] must be a (c, x, weights) triple")
+        c, x = check_pairs(item[0], item[1])
+        checked.append((c, x, check_sample_weights(item[2], x.shape[0])))
+        check_generator(generators[b], f"generators[{b}]")
+    dims = {(x.shape[1], c.shape[1]) for c, x, _ in checked}
+    if len(dims) != 1:
+        raise ValueError(f"every model's data must share (dim, cond_dim), got {sorted(dims)}")
+    (dim, cond_dim), count = dims.pop(), len(models)
+    sched = cfg.schedule
+
+    nets = []
+    for model, (c, x, w), g in zip(models, checked, generators, strict=True):
+        model._dims = None
+        model.scaler = InputScaler.fit(c, x, w)
+        with torch.random.fork_rng(devices=[]):
+            net = _Network(dim + cond_dim + cfg.time_features, dim, cfg.width, cfg.depth)
+        net.reset_parameters(g)  # the same draws, in the same order, as MLPScore.fit
+        nets.append(net)
+    linears = [[layer for layer in net.body if isinstance(layer, nn.Linear)] for net in nets]
+    # stacked parameters: weight (B, in, out), bias (B, out) per layer
+    params = []
+    for layer in range(len(linears[0])):
+        weight = torch.stack([ls[layer].weight.detach().T for ls in linears]).requires_grad_()
+        bias = torch.stack([ls[layer].bias.detach() for ls in linears]).requires_grad_()
+        params += [weight, bias]
+    ema = [p.detach().clone() for p in params] if cfg.ema_decay is not None else None
+    opt = torch.optim.Adam(params, lr=cfg.lr)
+    scale = [
+        torch.ones(x.shape[0]) if w is None else (w / w.mean()).to(torch.float32)
+        for _, x, w in checked
+    ]
+    x32 = [x.to(torch.float32) for _, x, _ in checked]
+    c32 = [c.to(torch.float32) for c, _, _ in checked]
+    mu_x = torch.stack([m.scaler.mu_x for m in models])[:, None]  # (B, 1, dim) float64
+    var_x = torch.stack([m.scaler.var_x for m in models])[:, None]
+    mu_c = torch.stack([m.scaler.mu_c for m in models])[:, None]
+    sd_c = torch.stack([m.scaler.sd_c for m in models])[:, None]
+    bs, t_min = cfg.batch_size, sched.t_min
+
+    def forward(z: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
+        h = z
+        for layer in range(0, len(weights), 2):
+            h = torch.baddbmm(weights[layer + 1][:, None, :], h, weights[layer])
+            if layer + 2 < len(weights):
+                h = torch.nn.functional.silu(h)
+        return h
+
+    for step in range(cfg.steps):
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * step / cfg.steps)))
+        draws = []
+        for b, g in enumerate(generators):  # each model's own draws, in fit's order
+            idx = torch.randint(x32[b].shape[0], (bs,), generator=g)
+            t = t_min + (1 - t_min) * torch.rand(bs, generator=g)
+            eps = torch.randn(bs, dim, generator=g)
+            draws.append((idx, t, eps))
+        idx = [d[0] for d in draws]
+        t = torch.stack([d[1] for d in draws])  # (B, bs) float32
+        eps = torch.stack([d[2] for d in draws])  # (B, bs, dim)
+        x0 = torch.stack([x32[b][idx[b]] for b in range(count)])
+        cc = torch.stack([c32[b][idx[b]] for b in range(count)])
+        sigma = sched.sigma(t)
+        x_t = sched.alpha(t)[..., None] * x0 + sigma[..., None] * eps
+        t64 = t.to(torch.float64)
+        a64, s64 = sched.alpha(t64)[..., None], sched.sigma(t64)[..., None]
+        z_x = (x_t.to(torch.float64) - a64 * mu_x) / (a64**2 * var_x + s64**2).sqrt()
+        z_c = (cc.to(torch.float64) - mu_c) / sd_c
+        emb = time_embedding(t.reshape(-1), cfg.time_features).reshape(count, bs, -1)
+        z = torch.cat([z_x.to(torch.float32), z_c.to(torch.float32), emb], dim=-1)
+        out = forward(z, params)
+        if cfg.preconditioning == "edm":
+            s2 = (s64 / a64) ** 2
+            c_skip, c_out = var_x / (s2 + var_x), (s2 * var_x / (s2 + var_x)).sqrt()
+            x_t64 = x_t.to(torch.float64)
+            x0_hat = mu_x + c_skip * (x_t64 / a64 - mu_x) + c_out * out.to(torch.float64)
+            out = ((x_t64 - a64 * x0_hat) / s64).to(torch.float32)
+        per_sample = dsm_loss(
+            (-out / sigma[..., None]).reshape(-1, dim), eps.reshape(-1, dim), sigma.reshape(-1)
+        ).reshape(count, bs)
+        losses = torch.stack([(scale[b][idx[b]] * per_sample[b]).mean() for b in range(count)])
+        bad = ~torch.isfinite(losses)
+        if bad.any():
+            b = int(bad.nonzero()[0])
+            raise DivergenceError(
+                f"{names[b]}: training loss became {float(losses[b].detach())} at step {step}"
+            )
+        opt.zero_grad(set_to_none=True)
+        losses.sum().backward()  # models do not share parameters: each gets its own gradient
+        opt.step()
+        if ema is not None:
+            decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+            with torch.no_grad():
+                for p_ema, p in zip(ema, params, strict=True):
+                    p_ema.lerp_(p, 1 - decay)
+    final = ema if ema is not None else [p.detach() for p in params]
+    for b, (model, net) in enumerate(zip(models, nets, strict=True)):
+        with torch.no_grad():
+            for layer, linear in enumerate(linears[b]):
+                linear.weight.copy_(final[2 * layer][b].T)
+                linear.bias.copy_(final[2 * layer + 1][b])
+        model.net = net.requires_grad_(False).eval()
+        model.final_loss = float(losses[b].detach())
+        model._dims = (dim, cond_dim)
+    return models
