@@ -60,6 +60,7 @@ __all__ = [
     "cells",
     "fit_cell",
     "load_or_run",
+    "restoration_test_sets",
     "results_path",
     "risk_draws",
     "run_cell",
@@ -140,7 +141,7 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def test_sets(config: ExperimentConfig, family: RestorationTasks) -> list:
+def restoration_test_sets(config: ExperimentConfig, family: RestorationTasks) -> list:
     """The experiment's degraded test pairs per task (common to every cell)."""
     g = _generator(config, _RISK)
     limit = config.family.test_images
@@ -188,7 +189,7 @@ def fit_cell(config: ExperimentConfig, cell: Cell, family=None) -> FitResult:
 
 def _restoration_columns(config, family, weights, result: FitResult) -> dict:
     spec = config.family
-    tests = test_sets(config, family)
+    tests = restoration_test_sets(config, family)
 
     def score(models):
         return restoration_score(

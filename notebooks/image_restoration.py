@@ -48,7 +48,7 @@ import pandas as pd
 import torch
 
 from mol_diffusion import claims, metrics, paths, plotting
-from mol_diffusion.sweeps import Cell, fit_cell, run_experiment, test_sets
+from mol_diffusion.sweeps import Cell, fit_cell, restoration_test_sets, run_experiment
 
 pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 200)
@@ -71,7 +71,7 @@ print(
 # two-stage fit, scored on its task only: it is told the degradation, the generalists are not.
 
 # %%
-tests = test_sets(config, family)
+tests = restoration_test_sets(config, family)
 degraded = np.array(
     [float(metrics.psnr(c.clamp(0, 1), x).mean()) for c, x in tests]
 )  # the input itself as the estimate
