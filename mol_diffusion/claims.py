@@ -126,6 +126,24 @@ def _union_ci(fit: stats.PowerLawFit | stats.LogSlopeFit) -> tuple[float, float]
     return min(lows), max(highs)
 
 
+def _holm_family(tests: list[stats.PairedTest], alpha: float) -> tuple[dict, np.ndarray, int]:
+    """Verdict fields for "every one-sided paired test passes after Holm's correction": the
+    statistic and CI are the weakest test's (smallest mean difference). Also returns the
+    adjusted p-values and the index of the weakest test."""
+    adjusted = stats.holm([t.p_value for t in tests])
+    worst = int(np.argmin([t.mean_difference for t in tests]))
+    t = tests[worst]
+    fields = dict(
+        statistic=t.mean_difference,
+        ci_low=t.ci_low,
+        ci_high=t.ci_high,
+        p_value=float(adjusted.max()),
+        passed=bool((adjusted < alpha).all()),
+        n_seeds=t.n_seeds,
+    )
+    return fields, adjusted, worst
+
+
 def _small_n_rows(table: pd.DataFrame, method: str) -> pd.DataFrame:
     sel = table[(table.method == method) & (table.weights_index == 0) & (table.m == table.m.max())]
     return sel[sel.n == sel.n.min()]
@@ -209,20 +227,14 @@ def _advantage(table: pd.DataFrame, results: dict) -> dict:
         if list(a.replicate) != list(b.replicate):
             raise ValueError(f"replicates of two_stage and labeled_only differ at capacity {cap}")
         tests.append((int(cap), stats.paired_log_ratio_test(a.risk.to_numpy(), b.risk.to_numpy())))
-    adjusted = stats.holm([t.p_value for _, t in tests])
-    worst = int(np.argmin([t.mean_difference for _, t in tests]))
-    cap, t = tests[worst]
+    fields, adjusted, worst = _holm_family([t for _, t in tests], ADVANTAGE_ALPHA)
+    cap = tests[worst][0]
     parts = ", ".join(
         f"G={c}: ratio {math.exp(tt.mean_difference):.2f} (p_Holm {p:.2g})"
         for (c, tt), p in zip(tests, adjusted, strict=True)
     )
     return dict(
-        statistic=t.mean_difference,
-        ci_low=t.ci_low,
-        ci_high=t.ci_high,
-        p_value=float(adjusted.max()),
-        passed=bool((adjusted < ADVANTAGE_ALPHA).all()),
-        n_seeds=t.n_seeds,
+        **fields,
         detail=f"n = {n}; labeled-only / two-stage risk per capacity: {parts}; statistic is the "
         f"smallest mean log-ratio (capacity G={cap})",
     )
@@ -488,20 +500,13 @@ def _restoration_advantage(table: pd.DataFrame, results: dict) -> dict:
     small = gain[gain.n == n].sort_values("replicate")
     tasks = sorted(c for c in gain.columns if c.startswith("psnr_task"))
     tests = [stats.paired_difference_test(small[c].to_numpy()) for c in tasks]
-    adjusted = stats.holm([t.p_value for t in tests])
-    worst = int(np.argmin([t.mean_difference for t in tests]))
-    t = tests[worst]
+    fields, adjusted, worst = _holm_family(tests, RESTORATION_ALPHA)
     parts = ", ".join(
         f"task {k}: {tt.mean_difference:+.2f} dB (p_Holm {p:.2g})"
         for k, (tt, p) in enumerate(zip(tests, adjusted, strict=True))
     )
     return dict(
-        statistic=t.mean_difference,
-        ci_low=t.ci_low,
-        ci_high=t.ci_high,
-        p_value=float(adjusted.max()),
-        passed=bool((adjusted < RESTORATION_ALPHA).all()),
-        n_seeds=t.n_seeds,
+        **fields,
         detail=f"n = {n}; PSNR gain of two-stage over labeled-only per task: {parts}; "
         f"lambda-averaged gain {small.psnr.mean():+.2f} dB; statistic is the smallest gain "
         f"(task {worst})",

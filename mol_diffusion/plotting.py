@@ -87,6 +87,19 @@ def _loglog(ax, xlabel: str, ylabel: str, title: str | None = None) -> None:
         ax.set_title(title)
 
 
+def _figure_legend(fig, ax) -> None:
+    """One legend for the whole figure, from ``ax``'s lines, in a row below the panels."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        ncol=len(labels),
+        frameon=False,
+        bbox_to_anchor=(0.5, -0.04),
+    )
+
+
 def _band(
     ax, x, groups: pd.core.groupby.DataFrameGroupBy, column: str, style: dict, label: str | None
 ):
@@ -137,15 +150,7 @@ def plot_risk_vs_n(table: pd.DataFrame, *, m: int | None = None):
                 fontsize=7,
             )
             _loglog(ax, "paired samples per task n", "", f"p_gen = {p_gen}")
-        handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(
-            handles,
-            labels,
-            loc="upper center",
-            ncol=len(labels),
-            frameon=False,
-            bbox_to_anchor=(0.5, -0.04),
-        )
+        _figure_legend(fig, axes[0, 0])
         axes[0, 0].set_ylabel("scalarized excess score risk")
         fig.suptitle(f"Risk vs n (m = {m}, {n_seeds} seeds; bands: +/- 2 s.e.)", y=1.02)
     return fig
@@ -319,15 +324,7 @@ def plot_psnr_vs_n(table: pd.DataFrame, *, degraded=None, task_names: list[str] 
             ax.set_xlabel("paired images per task n")
             ax.set_title(title)
         axes[0, 0].set_ylabel("PSNR of the posterior mean (dB)")
-        handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(
-            handles,
-            labels,
-            loc="upper center",
-            ncol=len(labels),
-            frameon=False,
-            bbox_to_anchor=(0.5, -0.04),
-        )
+        _figure_legend(fig, axes[0, 0])
         fig.suptitle(
             f"Restoration PSNR vs n (m = {int(sel.m.max())}, {n_seeds} seeds; bands: +/- 2 s.e.)",
             y=1.02,

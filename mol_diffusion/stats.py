@@ -55,7 +55,8 @@ def _frame(obj) -> pd.DataFrame:
     return pd.DataFrame([{k: v for k, v in asdict(obj).items() if np.isscalar(v) or v is None}])
 
 
-def _check_xy(x, y, seeds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _check_xy(x, y, seeds, *, log_y: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Validate rows for a fit in log x (and, with ``log_y``, of log seed-mean y)."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     seeds = np.zeros(len(x), dtype=int) if seeds is None else np.asarray(seeds)
     if x.ndim != 1 or x.shape != y.shape or seeds.shape != x.shape:
@@ -64,12 +65,15 @@ def _check_xy(x, y, seeds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         )
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ValueError("x and y must be finite")
+    kind = "power-law fit" if log_y else "slope in log x"
     if (x <= 0).any():
-        raise ValueError("x must be positive for a log-log fit")
+        raise ValueError(f"x must be positive for a {'log-log fit' if log_y else kind}")
     if len(np.unique(x)) < 3:
         raise InsufficientDataError(
-            f"a power-law fit needs at least 3 distinct x values, got {len(np.unique(x))}"
+            f"a {kind} needs at least 3 distinct x values, got {len(np.unique(x))}"
         )
+    if not log_y:
+        return x, y, seeds
     # Rows may have y <= 0 (a difference of two risks for one seed); the seed means that enter
     # the log-log fit must be positive.
     mx, my = _seed_means(x, y)
@@ -233,20 +237,7 @@ def fit_log_slope(x, y, seeds=None, *, n_boot: int = 2000, seed: int = 0) -> Log
         seeds: replicate id per row; rows with the same seed form one bootstrap unit.
         n_boot: bootstrap resamples. seed: seeds the bootstrap.
     """
-    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    seeds = np.zeros(len(x), dtype=int) if seeds is None else np.asarray(seeds)
-    if x.ndim != 1 or x.shape != y.shape or seeds.shape != x.shape:
-        raise ValueError(
-            f"x, y and seeds must be 1-d of equal length, got {x.shape}, {y.shape}, {seeds.shape}"
-        )
-    if not (np.isfinite(x).all() and np.isfinite(y).all()):
-        raise ValueError("x and y must be finite")
-    if (x <= 0).any():
-        raise ValueError("x must be positive (the fit is in log x)")
-    if len(np.unique(x)) < 3:
-        raise InsufficientDataError(
-            f"a slope in log x needs at least 3 distinct x values, got {len(np.unique(x))}"
-        )
+    x, y, seeds = _check_xy(x, y, seeds, log_y=False)
     mx, my = _seed_means(x, y)
     res = _ols_slope(np.log(mx), my)
     low, high = res.conf_int(alpha=0.05)[1]

@@ -141,6 +141,10 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def _capacity(config: ExperimentConfig, cell: Cell) -> int | None:
+    return config.capacities[cell.capacity_index] if config.capacities else None
+
+
 def restoration_test_sets(config: ExperimentConfig, family: RestorationTasks) -> list:
     """The experiment's degraded test pairs per task (common to every cell)."""
     g = _generator(config, _RISK)
@@ -156,7 +160,7 @@ def fit_cell(config: ExperimentConfig, cell: Cell, family=None) -> FitResult:
     family = config.family.build() if family is None else family
     labeled_pool, unlabeled_pool = _replicate_data(config, family, cell.replicate)
     weights = config.weights[cell.weights_index]
-    capacity = config.capacities[cell.capacity_index] if config.capacities else None
+    capacity = _capacity(config, cell)
     generalist = lambda: config.generalist.build(capacity)  # noqa: E731
     generator = _generator(
         config, _FIT, cell.replicate, cell.m, cell.capacity_index, cell.weights_index
@@ -218,7 +222,7 @@ def run_cell(config: ExperimentConfig, cell: Cell) -> dict:
     with _one_thread():
         family = config.family.build()
         weights = config.weights[cell.weights_index]
-        capacity = config.capacities[cell.capacity_index] if config.capacities else None
+        capacity = _capacity(config, cell)
         result = fit_cell(config, cell, family)
         if isinstance(family, RestorationTasks):
             scores = _restoration_columns(config, family, weights, result)

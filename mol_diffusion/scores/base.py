@@ -81,8 +81,9 @@ class InputScaler:
         return cls(mu_x=mu_x, var_x=var_x.clamp(min=1e-6), mu_c=mu_c, sd_c=sd_c.clamp(min=1e-3))
 
     def __call__(self, x_t, c, alpha, sigma) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scaled (z_x (B, dim), z_c (B, cond_dim)); alpha and sigma have shape (B,)."""
-        a, s = alpha[:, None].to(torch.float64), sigma[:, None].to(torch.float64)
+        """Scaled (z_x (..., dim), z_c (..., cond_dim)); alpha and sigma have shape (...) (e.g.
+        (B,); a scaler whose statistics are stacked to (M, 1, dim) serves (M, B) at once)."""
+        a, s = alpha[..., None].to(torch.float64), sigma[..., None].to(torch.float64)
         z_x = (x_t.to(torch.float64) - a * self.mu_x) / (a**2 * self.var_x + s**2).sqrt()
         z_c = (c.to(torch.float64) - self.mu_c) / self.sd_c
         return z_x, z_c

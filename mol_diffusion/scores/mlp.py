@@ -90,6 +90,30 @@ def time_embedding(t: torch.Tensor, size: int) -> torch.Tensor:
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
 
 
+def _lr(cfg: MLPScoreConfig, step: int) -> float:
+    """Cosine learning-rate decay from lr to lr / 10 over ``cfg.steps``."""
+    return cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * step / cfg.steps)))
+
+
+def _ema_decay(cfg: MLPScoreConfig, step: int) -> float:
+    """min(decay, (1 + step) / (10 + step)): the warm-up keeps short runs from averaging in the
+    random initialisation."""
+    return min(cfg.ema_decay, (1 + step) / (10 + step))
+
+
+def _edm_eps(out, x_t, alpha, sigma, mu, var) -> torch.Tensor:
+    """Preconditioned output F -> predicted noise (float32); see the module docstring.
+
+    alpha, sigma: float64, broadcastable to x_t with a trailing axis of 1; mu, var: the data's
+    mean and variance per coordinate (``InputScaler.mu_x``, ``var_x``), broadcastable likewise.
+    """
+    s2 = (sigma / alpha) ** 2
+    c_skip, c_out = var / (s2 + var), (s2 * var / (s2 + var)).sqrt()
+    x_t64 = x_t.to(torch.float64)
+    x0_hat = mu + c_skip * (x_t64 / alpha - mu) + c_out * out.to(torch.float64)
+    return ((x_t64 - alpha * x0_hat) / sigma).to(torch.float32)
+
+
 class _Network(nn.Module):
     def __init__(self, in_dim: int, out_dim: int, width: int, depth: int):
         super().__init__()
@@ -154,11 +178,7 @@ class MLPScore(ScoreModelBase):
         t64 = t.to(torch.float64)
         alpha = self.schedule.alpha(t64)[:, None]
         sigma = self.schedule.sigma(t64)[:, None]
-        s2, v, mu = (sigma / alpha) ** 2, self.scaler.var_x, self.scaler.mu_x
-        c_skip, c_out = v / (s2 + v), (s2 * v / (s2 + v)).sqrt()
-        x_t64 = x_t.to(torch.float64)
-        x0_hat = mu + c_skip * (x_t64 / alpha - mu) + c_out * out.to(torch.float64)
-        return ((x_t64 - alpha * x0_hat) / sigma).to(torch.float32)
+        return _edm_eps(out, x_t, alpha, sigma, self.scaler.mu_x, self.scaler.var_x)
 
     def _fit(self, c, x, weights, generator, run_name) -> None:
         cfg = self.config
@@ -175,9 +195,8 @@ class MLPScore(ScoreModelBase):
         x32, c32 = x.to(torch.float32), c.to(torch.float32)
         t_min = self.schedule.t_min
         for step in range(cfg.steps):
-            # cosine learning-rate decay from lr to lr / 10
             for group in opt.param_groups:
-                group["lr"] = cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * step / cfg.steps)))
+                group["lr"] = _lr(cfg, step)
             idx = torch.randint(n, (cfg.batch_size,), generator=generator)
             t = t_min + (1 - t_min) * torch.rand(cfg.batch_size, generator=generator)
             eps = torch.randn(cfg.batch_size, dim, generator=generator)
@@ -194,9 +213,7 @@ class MLPScore(ScoreModelBase):
             loss.backward()
             opt.step()
             if ema is not None:
-                # warm-up: the effective decay min(decay, (1 + step) / (10 + step)) keeps short
-                # runs from averaging in the random initialisation
-                decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+                decay = _ema_decay(cfg, step)
                 with torch.no_grad():
                     for p_ema, p in zip(ema.parameters(), net.parameters(), strict=True):
                         p_ema.lerp_(p, 1 - decay)
@@ -289,10 +306,13 @@ def fit_batched(models, data, generators, *, run_names=None) -> list[MLPScore]:
     ]
     x32 = [x.to(torch.float32) for _, x, _ in checked]
     c32 = [c.to(torch.float32) for c, _, _ in checked]
-    mu_x = torch.stack([m.scaler.mu_x for m in models])[:, None]  # (B, 1, dim) float64
-    var_x = torch.stack([m.scaler.var_x for m in models])[:, None]
-    mu_c = torch.stack([m.scaler.mu_c for m in models])[:, None]
-    sd_c = torch.stack([m.scaler.sd_c for m in models])[:, None]
+    # every model's scaler statistics stacked to (B, 1, .), so one call scales (B, bs) rows
+    scaler = InputScaler(
+        **{
+            name: torch.stack([getattr(m.scaler, name) for m in models])[:, None]
+            for name in ("mu_x", "var_x", "mu_c", "sd_c")
+        }
+    )
     bs, t_min = cfg.batch_size, sched.t_min
 
     def forward(z: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
@@ -305,7 +325,7 @@ def fit_batched(models, data, generators, *, run_names=None) -> list[MLPScore]:
 
     for step in range(cfg.steps):
         for group in opt.param_groups:
-            group["lr"] = cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * step / cfg.steps)))
+            group["lr"] = _lr(cfg, step)
         draws = []
         for b, g in enumerate(generators):  # each model's own draws, in fit's order
             idx = torch.randint(x32[b].shape[0], (bs,), generator=g)
@@ -320,18 +340,13 @@ def fit_batched(models, data, generators, *, run_names=None) -> list[MLPScore]:
         sigma = sched.sigma(t)
         x_t = sched.alpha(t)[..., None] * x0 + sigma[..., None] * eps
         t64 = t.to(torch.float64)
-        a64, s64 = sched.alpha(t64)[..., None], sched.sigma(t64)[..., None]
-        z_x = (x_t.to(torch.float64) - a64 * mu_x) / (a64**2 * var_x + s64**2).sqrt()
-        z_c = (cc.to(torch.float64) - mu_c) / sd_c
+        a64, s64 = sched.alpha(t64), sched.sigma(t64)
+        z_x, z_c = scaler(x_t, cc, a64, s64)
         emb = time_embedding(t.reshape(-1), cfg.time_features).reshape(count, bs, -1)
         z = torch.cat([z_x.to(torch.float32), z_c.to(torch.float32), emb], dim=-1)
         out = forward(z, params)
         if cfg.preconditioning == "edm":
-            s2 = (s64 / a64) ** 2
-            c_skip, c_out = var_x / (s2 + var_x), (s2 * var_x / (s2 + var_x)).sqrt()
-            x_t64 = x_t.to(torch.float64)
-            x0_hat = mu_x + c_skip * (x_t64 / a64 - mu_x) + c_out * out.to(torch.float64)
-            out = ((x_t64 - a64 * x0_hat) / s64).to(torch.float32)
+            out = _edm_eps(out, x_t, a64[..., None], s64[..., None], scaler.mu_x, scaler.var_x)
         per_sample = dsm_loss(
             (-out / sigma[..., None]).reshape(-1, dim), eps.reshape(-1, dim), sigma.reshape(-1)
         ).reshape(count, bs)
@@ -346,7 +361,7 @@ def fit_batched(models, data, generators, *, run_names=None) -> list[MLPScore]:
         losses.sum().backward()  # models do not share parameters: each gets its own gradient
         opt.step()
         if ema is not None:
-            decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+            decay = _ema_decay(cfg, step)
             with torch.no_grad():
                 for p_ema, p in zip(ema, params, strict=True):
                     p_ema.lerp_(p, 1 - decay)
