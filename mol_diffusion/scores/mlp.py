@@ -27,13 +27,13 @@ the caller's dtype.
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
 from mol_diffusion._validation import DivergenceError, check_positive_float, check_positive_int
+from mol_diffusion.nets import MLP, cosine_lr, ema_warmup, time_embedding
 from mol_diffusion.objectives import dsm_loss
 from mol_diffusion.schedules import VPSchedule
 from mol_diffusion.scores.base import InputScaler, ScoreModelBase
@@ -82,23 +82,12 @@ class MLPScoreConfig:
             raise ValueError(f"ema_decay must lie in [0, 1) or be None, got {self.ema_decay!r}")
 
 
-def time_embedding(t: torch.Tensor, size: int) -> torch.Tensor:
-    """Sinusoidal embedding of t in [0, 1]: (B,) -> (B, size), frequencies 1 .. 1000 (geometric)."""
-    half = size // 2
-    freqs = torch.exp(torch.linspace(0.0, math.log(1000.0), half, dtype=torch.float32))
-    angles = t.to(torch.float32)[:, None] * freqs[None, :]
-    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
-
-
 def _lr(cfg: MLPScoreConfig, step: int) -> float:
-    """Cosine learning-rate decay from lr to lr / 10 over ``cfg.steps``."""
-    return cfg.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * step / cfg.steps)))
+    return cosine_lr(cfg.lr, step, cfg.steps)
 
 
 def _ema_decay(cfg: MLPScoreConfig, step: int) -> float:
-    """min(decay, (1 + step) / (10 + step)): the warm-up keeps short runs from averaging in the
-    random initialisation."""
-    return min(cfg.ema_decay, (1 + step) / (10 + step))
+    return ema_warmup(cfg.ema_decay, step)
 
 
 def _edm_eps(out, x_t, alpha, sigma, mu, var) -> torch.Tensor:
@@ -112,27 +101,6 @@ def _edm_eps(out, x_t, alpha, sigma, mu, var) -> torch.Tensor:
     x_t64 = x_t.to(torch.float64)
     x0_hat = mu + c_skip * (x_t64 / alpha - mu) + c_out * out.to(torch.float64)
     return ((x_t64 - alpha * x0_hat) / sigma).to(torch.float32)
-
-
-class _Network(nn.Module):
-    def __init__(self, in_dim: int, out_dim: int, width: int, depth: int):
-        super().__init__()
-        layers: list[nn.Module] = []
-        for i in range(depth):
-            layers += [nn.Linear(in_dim if i == 0 else width, width), nn.SiLU()]
-        layers.append(nn.Linear(width, out_dim))
-        self.body = nn.Sequential(*layers)
-
-    def reset_parameters(self, generator: torch.Generator) -> None:
-        """PyTorch's default Linear initialisation, drawn from ``generator``."""
-        for layer in self.body:
-            if isinstance(layer, nn.Linear):
-                nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
-                bound = 1 / math.sqrt(layer.in_features)
-                nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.body(z)
 
 
 class MLPScore(ScoreModelBase):
@@ -187,7 +155,7 @@ class MLPScore(ScoreModelBase):
         with torch.random.fork_rng(
             devices=[]
         ):  # nn.Linear's own init must not touch the global RNG
-            net = _Network(dim + c.shape[1] + cfg.time_features, dim, cfg.width, cfg.depth)
+            net = MLP(dim + c.shape[1] + cfg.time_features, dim, cfg.width, cfg.depth)
         net.reset_parameters(generator)
         ema = copy.deepcopy(net).requires_grad_(False) if cfg.ema_decay is not None else None
         opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
@@ -288,7 +256,7 @@ def fit_batched(models, data, generators, *, run_names=None) -> list[MLPScore]:
         model._dims = None
         model.scaler = InputScaler.fit(c, x, w)
         with torch.random.fork_rng(devices=[]):
-            net = _Network(dim + cond_dim + cfg.time_features, dim, cfg.width, cfg.depth)
+            net = MLP(dim + cond_dim + cfg.time_features, dim, cfg.width, cfg.depth)
         net.reset_parameters(g)  # the same draws, in the same order, as MLPScore.fit
         nets.append(net)
     linears = [[layer for layer in net.body if isinstance(layer, nn.Linear)] for net in nets]
