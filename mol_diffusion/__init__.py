@@ -11,6 +11,7 @@ A theory-and-experiments companion to arXiv 2605.25210. Paper symbols and code n
     s*       lambda-Pareto (mixture) score    family.pareto_score(..., weights)
 """
 
+from mol_diffusion import policy  # noqa: F401  (registers the environments under "mol_diffusion/")
 from mol_diffusion._validation import DivergenceError, NotFittedError
 from mol_diffusion.metrics import (
     RiskDraws,

@@ -36,6 +36,7 @@ __all__ = [
     "chebyshev_scalarization",
     "draw_dsm",
     "dsm_loss",
+    "eps_loss",
     "hypervolume",
     "linear_scalarization",
 ]
@@ -99,6 +100,17 @@ def dsm_loss(score: torch.Tensor, eps: torch.Tensor, sigma: torch.Tensor) -> tor
     if sigma.shape != score.shape[:1]:
         raise ValueError(f"sigma must have shape ({score.shape[0]},), got {tuple(sigma.shape)}")
     return ((sigma[:, None] * score + eps) ** 2).sum(-1)
+
+
+def eps_loss(eps_hat: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """Per-sample noise-prediction loss ||eps_hat - eps||^2 of a discrete DDPM (Ho et al., 2020,
+    eq. 14), summed over every non-batch axis: shape (B, ...) -> (B,)."""
+    if eps_hat.shape != eps.shape:
+        raise ValueError(
+            "eps_hat and eps must have the same shape, "
+            f"got {tuple(eps_hat.shape)} and {tuple(eps.shape)}"
+        )
+    return ((eps_hat - eps) ** 2).flatten(1).sum(-1)
 
 
 def linear_scalarization(task_losses: torch.Tensor, weights) -> torch.Tensor:

@@ -1,0 +1,370 @@
+r"""A diffusion policy: a DDPM over action chunks, conditioned on an observation history.
+
+Timeline at control step t (To observations, Tp predicted actions, Ta executed actions; the
+chunk starts at the oldest observation, as in Chi et al., 2023, "Diffusion Policy", Fig. 3):
+
+    step       t-To+1 ........ t ........................ t-To+Tp
+    observed   |---- To ------|
+    predicted  |------------------------ Tp -------------------|
+    executed                  |---- Ta ----|
+
+so the executed actions are chunk[To-1 : To-1+Ta] and Ta <= Tp - To + 1 must hold. After Ta
+steps the policy observes again and predicts a new chunk (receding horizon).
+
+Training (Ho et al., 2020, Alg. 1): actions and observations are mapped to [-1, 1] per
+coordinate by ``RangeNormalizer`` (saved with the weights); for a chunk a_0 (Tp * A numbers),
+k ~ U{0, ..., T-1} and eps ~ N(0, I), the network eps_theta([a_k, obs, emb(k / T)]) is fitted
+to eps by the per-sample loss ||eps_theta - eps||^2, weighted by the caller's sample weights
+(the objective's lambda_k / n_k). Evaluation uses an exponential moving average of the
+weights. Inference runs DDPM (ancestral) or DDIM (deterministic) over ``inference_steps`` of
+the T training steps with the predicted chunk clipped to [-1, 1]; every draw comes from the
+``torch.Generator`` passed in. Computation is float32.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from mol_diffusion._validation import (
+    DivergenceError,
+    NotFittedError,
+    check_generator,
+    check_positive_float,
+    check_positive_int,
+)
+from mol_diffusion.nets import MLP, cosine_lr, ema_warmup, time_embedding
+from mol_diffusion.objectives import eps_loss
+from mol_diffusion.schedules import DDIMScheduler, DDPMScheduler
+
+__all__ = ["DiffusionPolicy", "DiffusionPolicyConfig", "RangeNormalizer"]
+
+INFERENCE = ("ddpm", "ddim")
+PREDICTIONS = ("sample", "epsilon")
+
+
+@dataclass(frozen=True)
+class DiffusionPolicyConfig:
+    """Args:
+    obs_horizon: To, observations the policy conditions on.
+    pred_horizon: Tp, actions per predicted chunk.
+    action_horizon: Ta, actions executed per chunk; Ta <= Tp - To + 1.
+    width, depth: the noise-prediction MLP (``depth`` hidden layers of ``width`` units).
+    steps, batch_size, lr: Adam steps, windows per minibatch, peak learning rate (cosine decay
+        to lr / 10).
+    ema_decay: EMA decay in [0, 1) for the evaluation weights (with warm-up), or None.
+    num_train_timesteps: T, the DDPM noise levels.
+    beta_schedule: ``"cosine"`` or ``"linear"`` (see ``schedules``).
+    inference: ``"ddim"`` or ``"ddpm"``.
+    inference_steps: denoising steps at inference (<= T).
+    time_features: size of the sinusoidal embedding of k / T (even).
+    prediction: what the network outputs: ``"sample"`` (the clean chunk a_0, fitted by
+        ||a0_hat - a_0||^2) or ``"epsilon"`` (the noise, fitted by ||eps_hat - eps||^2).
+    """
+
+    obs_horizon: int = 2
+    pred_horizon: int = 8
+    action_horizon: int = 4
+    width: int = 256
+    depth: int = 3
+    steps: int = 2000
+    batch_size: int = 256
+    lr: float = 1e-3
+    ema_decay: float | None = 0.995
+    num_train_timesteps: int = 100
+    beta_schedule: str = "cosine"
+    inference: str = "ddim"
+    inference_steps: int = 10
+    time_features: int = 16
+    prediction: str = "sample"
+
+    def __post_init__(self) -> None:
+        for name in (
+            "obs_horizon",
+            "pred_horizon",
+            "action_horizon",
+            "width",
+            "depth",
+            "steps",
+            "batch_size",
+            "num_train_timesteps",
+            "inference_steps",
+            "time_features",
+        ):
+            check_positive_int(getattr(self, name), name)
+        limit = self.pred_horizon - self.obs_horizon + 1
+        if self.action_horizon > limit:
+            raise ValueError(
+                f"action_horizon (Ta={self.action_horizon}) must be <= pred_horizon - obs_horizon"
+                f" + 1 = {limit} (Tp={self.pred_horizon}, To={self.obs_horizon})"
+            )
+        if self.prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {PREDICTIONS}, got {self.prediction!r}")
+        if self.inference not in INFERENCE:
+            raise ValueError(f"inference must be one of {INFERENCE}, got {self.inference!r}")
+        if self.inference_steps > self.num_train_timesteps:
+            raise ValueError(
+                f"inference_steps must be <= num_train_timesteps={self.num_train_timesteps}, "
+                f"got {self.inference_steps}"
+            )
+        if self.time_features % 2:
+            raise ValueError(f"time_features must be even, got {self.time_features}")
+        check_positive_float(self.lr, "lr")
+        if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
+            raise ValueError(f"ema_decay must lie in [0, 1) or be None, got {self.ema_decay!r}")
+
+
+class RangeNormalizer(nn.Module):
+    """Maps each coordinate's [min, max] on the fitting data to [-1, 1] (a coordinate that does
+    not vary is only centred). Buffers ``low`` and ``high`` travel in the state dict."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.register_buffer("low", torch.zeros(dim))
+        self.register_buffer("high", torch.ones(dim))
+
+    @torch.no_grad()
+    def fit(self, x: torch.Tensor) -> RangeNormalizer:
+        """x: (N, dim)."""
+        self.low.copy_(x.min(dim=0).values)
+        self.high.copy_(x.max(dim=0).values)
+        return self
+
+    def _center_scale(self) -> tuple[torch.Tensor, torch.Tensor]:
+        half = (self.high - self.low) / 2
+        return (self.high + self.low) / 2, torch.where(half > 1e-6, half, torch.ones_like(half))
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        center, scale = self._center_scale()
+        return (x - center) / scale
+
+    def unnormalize(self, z: torch.Tensor) -> torch.Tensor:
+        center, scale = self._center_scale()
+        return z * scale + center
+
+
+class _Denoiser(nn.Module):
+    """eps_theta([a_k (Tp A), obs (To O), emb(k / T)]) with the two normalizers."""
+
+    def __init__(self, cfg: DiffusionPolicyConfig, obs_dim: int, action_dim: int):
+        super().__init__()
+        chunk = cfg.pred_horizon * action_dim
+        self.obs_normalizer = RangeNormalizer(obs_dim)
+        self.action_normalizer = RangeNormalizer(action_dim)
+        self.mlp = MLP(
+            chunk + cfg.obs_horizon * obs_dim + cfg.time_features, chunk, cfg.width, cfg.depth
+        )
+        self.time_features = cfg.time_features
+        self.num_train_timesteps = cfg.num_train_timesteps
+
+    def forward(self, noisy: torch.Tensor, obs: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """noisy: (B, Tp * A) normalized; obs: (B, To * O) normalized; k: (B,) int."""
+        emb = time_embedding(k.to(torch.float32) / self.num_train_timesteps, self.time_features)
+        return self.mlp(torch.cat([noisy, obs, emb], dim=1))
+
+
+class DiffusionPolicy:
+    """Observation history -> action chunk by reverse diffusion; see the module docstring.
+
+    Args:
+        config: a ``DiffusionPolicyConfig`` (or its fields as keyword arguments).
+    """
+
+    def __init__(self, config: DiffusionPolicyConfig | None = None, **options):
+        if config is not None and options:
+            raise ValueError("pass either config or keyword options, not both")
+        self.config = config if config is not None else DiffusionPolicyConfig(**options)
+        self.net: _Denoiser | None = None
+        self.final_loss = float("nan")
+        self.fit_seconds = float("nan")
+
+    # ------------------------------------------------------------------ shapes and checks
+    def _require_fitted(self) -> _Denoiser:
+        if self.net is None:
+            raise NotFittedError("this DiffusionPolicy is not fitted yet: call fit() first")
+        return self.net
+
+    @property
+    def obs_dim(self) -> int:
+        return self._require_fitted().obs_normalizer.low.shape[0]
+
+    @property
+    def action_dim(self) -> int:
+        return self._require_fitted().action_normalizer.low.shape[0]
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self._require_fitted().mlp.parameters())
+
+    def _check_obs(self, obs, name: str = "obs") -> torch.Tensor:
+        obs = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
+        to = self.config.obs_horizon
+        if obs.dim() != 3 or obs.shape[1] != to:
+            raise ValueError(f"{name} must have shape (B, To={to}, O), got {tuple(obs.shape)}")
+        if not torch.isfinite(obs).all():
+            raise ValueError(f"{name} must be finite")
+        return obs
+
+    def _scheduler(self, kind: str) -> DDPMScheduler:
+        cls = DDIMScheduler if kind == "ddim" else DDPMScheduler
+        return cls(
+            num_train_timesteps=self.config.num_train_timesteps,
+            beta_schedule=self.config.beta_schedule,
+            clip_sample=True,
+        )
+
+    # ------------------------------------------------------------------ training
+    def fit(
+        self,
+        obs,
+        actions,
+        weights=None,
+        *,
+        generator: torch.Generator,
+        run_name: str = "diffusion policy",
+    ) -> DiffusionPolicy:
+        """Fit on N windows.
+
+        Args:
+            obs: observation histories, (N, To, O).
+            actions: action chunks, (N, Tp, A).
+            weights: per-window weights (N,) >= 0 with a positive sum, or None for equal weights
+                (the objective's lambda_k / n_k when several environments are pooled).
+            generator: seeds the initialisation, minibatches, noise levels and noise.
+            run_name: names the fit in a ``DivergenceError``.
+        """
+        cfg = self.config
+        obs = self._check_obs(obs)
+        actions = torch.as_tensor(np.asarray(actions), dtype=torch.float32)
+        if actions.dim() != 3 or actions.shape[:2] != (obs.shape[0], cfg.pred_horizon):
+            raise ValueError(
+                f"actions must have shape (N={obs.shape[0]}, Tp={cfg.pred_horizon}, A), "
+                f"got {tuple(actions.shape)}"
+            )
+        if not torch.isfinite(actions).all():
+            raise ValueError("actions must be finite")
+        n = obs.shape[0]
+        if weights is None:
+            w = torch.ones(n)
+        else:
+            w = torch.as_tensor(np.asarray(weights), dtype=torch.float32)
+            if w.shape != (n,) or not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+                raise ValueError(
+                    f"weights must be {n} finite numbers >= 0 with a positive sum, "
+                    f"got shape {tuple(w.shape)}"
+                )
+            w = w / w.mean()
+        generator = check_generator(generator)
+        started = time.perf_counter()
+        with torch.random.fork_rng(devices=[]):  # nn.Linear's own init must not touch it
+            net = _Denoiser(cfg, obs.shape[2], actions.shape[2])
+        net.mlp.reset_parameters(generator)
+        net.obs_normalizer.fit(obs.reshape(-1, obs.shape[2]))
+        net.action_normalizer.fit(actions.reshape(-1, actions.shape[2]))
+        z_obs = net.obs_normalizer.normalize(obs).reshape(n, -1)
+        z_act = net.action_normalizer.normalize(actions).reshape(n, -1)
+        ema = copy.deepcopy(net).requires_grad_(False) if cfg.ema_decay is not None else None
+        scheduler = self._scheduler("ddpm")
+        opt = torch.optim.Adam(net.mlp.parameters(), lr=cfg.lr)
+        for step in range(cfg.steps):
+            for group in opt.param_groups:
+                group["lr"] = cosine_lr(cfg.lr, step, cfg.steps)
+            idx = torch.randint(n, (cfg.batch_size,), generator=generator)
+            k = torch.randint(cfg.num_train_timesteps, (cfg.batch_size,), generator=generator)
+            eps = torch.randn(cfg.batch_size, z_act.shape[1], generator=generator)
+            noisy = scheduler.add_noise(z_act[idx], eps, k)
+            target = z_act[idx] if cfg.prediction == "sample" else eps
+            loss = (w[idx] * eps_loss(net(noisy, z_obs[idx], k), target)).mean()
+            if not torch.isfinite(loss):
+                raise DivergenceError(
+                    f"{run_name}: training loss became {float(loss.detach())} at step {step}"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if ema is not None:
+                decay = ema_warmup(cfg.ema_decay, step)
+                with torch.no_grad():
+                    for p_ema, p in zip(ema.mlp.parameters(), net.mlp.parameters(), strict=True):
+                        p_ema.lerp_(p, 1 - decay)
+        self.net = (ema if ema is not None else net).requires_grad_(False).eval()
+        self.final_loss = float(loss.detach())
+        self.fit_seconds = time.perf_counter() - started
+        return self
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def predict_chunk(
+        self, obs, *, generator: torch.Generator, inference: str | None = None, steps=None
+    ) -> torch.Tensor:
+        """Sample one action chunk per observation history.
+
+        Args:
+            obs: (B, To, O) observation histories.
+            generator: seeds the initial noise (and DDPM's per-step noise).
+            inference: ``"ddim"`` or ``"ddpm"`` (default: the config's).
+            steps: denoising steps (default: ``config.inference_steps``).
+        Returns:
+            (B, Tp, A) float32 actions in the environment's units.
+        """
+        net = self._require_fitted()
+        obs = self._check_obs(obs)
+        if obs.shape[2] != self.obs_dim:
+            raise ValueError(f"obs must have O={self.obs_dim} features, got {obs.shape[2]}")
+        kind = self.config.inference if inference is None else inference
+        if kind not in INFERENCE:
+            raise ValueError(f"inference must be one of {INFERENCE}, got {kind!r}")
+        scheduler = self._scheduler(kind)
+        scheduler.set_timesteps(
+            self.config.inference_steps if steps is None else check_positive_int(steps, "steps")
+        )
+        generator = check_generator(generator)
+        b, tp, a = obs.shape[0], self.config.pred_horizon, self.action_dim
+        z_obs = net.obs_normalizer.normalize(obs).reshape(b, -1)
+        x = torch.randn(b, tp * a, generator=generator)
+        abar = scheduler.alphas_cumprod.to(torch.float32)
+        for k in scheduler.timesteps.tolist():
+            out = net(x, z_obs, torch.full((b,), k, dtype=torch.long))
+            if self.config.prediction == "sample":  # the noise consistent with a0_hat
+                out = (x - abar[k].sqrt() * out) / (1 - abar[k]).sqrt()
+            x = scheduler.step(out, k, x, generator).prev_sample
+        return net.action_normalizer.unnormalize(x.reshape(b, tp, a))
+
+    def act(self, obs, *, generator: torch.Generator) -> torch.Tensor:
+        """The Ta actions to execute now: ``predict_chunk(obs)[:, To-1 : To-1+Ta]``, (B, Ta, A)."""
+        start = self.config.obs_horizon - 1
+        return self.predict_chunk(obs, generator=generator)[
+            :, start : start + self.config.action_horizon
+        ]
+
+    # ------------------------------------------------------------------ persistence
+    def state_dict(self) -> dict:
+        """Config, dimensions and weights (normalizers included)."""
+        net = self._require_fitted()
+        return {
+            "config": asdict(self.config),
+            "obs_dim": self.obs_dim,
+            "action_dim": self.action_dim,
+            "weights": net.state_dict(),
+        }
+
+    def save(self, path) -> None:
+        torch.save(self.state_dict(), Path(path))
+
+    @classmethod
+    def from_state_dict(cls, state: dict) -> DiffusionPolicy:
+        policy = cls(DiffusionPolicyConfig(**state["config"]))
+        net = _Denoiser(policy.config, state["obs_dim"], state["action_dim"])
+        net.load_state_dict(state["weights"])
+        policy.net = net.requires_grad_(False).eval()
+        return policy
+
+    @classmethod
+    def load(cls, path) -> DiffusionPolicy:
+        return cls.from_state_dict(torch.load(Path(path), weights_only=True))

@@ -1,0 +1,150 @@
+r"""Batched rollouts: many episodes, in several environments, stepped together.
+
+An *agent* sees the last To observations of every running episode at once and returns a chunk
+of Ta actions per episode, which are executed before it is asked again (Ta = 1 for the
+step-by-step experts). Batching the agent's call across all episodes (and all environments of
+a family) is what makes policy rollouts cheap: one network call per chunk for the whole batch.
+
+Episodes run for exactly H steps (the environments never terminate; they truncate at H).
+``action_noise`` adds N(0, sigma^2) to the executed actions (clipped to [-1, 1]) while the
+agent's own, clean actions are recorded: demonstrations with injected noise visit the states a
+slightly wrong learner would reach and label them with the expert's correction (Laskey et al.,
+2017, "DART"). Each episode's noise comes from a generator seeded by its own seed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from mol_diffusion._validation import check_generator, check_positive_int
+from mol_diffusion.policy.data import Trajectories
+from mol_diffusion.policy.diffusion_policy import DiffusionPolicy
+from mol_diffusion.policy.experts import make_expert
+
+__all__ = ["ExpertAgent", "PolicyAgent", "make_envs", "rollout"]
+
+
+def make_envs(env_ids: Sequence[str], env_index, horizon: int) -> list:
+    """One unwrapped environment per episode: ``env_ids[env_index[b]]`` with horizon H."""
+    return [gym.make(env_ids[int(k)], horizon=horizon).unwrapped for k in env_index]
+
+
+class ExpertAgent:
+    """The scripted expert of every episode's environment (To = 1, Ta = 1)."""
+
+    obs_horizon = 1
+    action_horizon = 1
+
+    def reset(self, envs: list, seeds: np.ndarray) -> None:
+        self.experts = [make_expert(env) for env in envs]
+        for expert, env, seed in zip(self.experts, envs, seeds, strict=True):
+            expert.reset(env, int(seed))
+
+    def act(self, obs: np.ndarray, envs: list) -> np.ndarray:
+        return np.stack([e.act(env) for e, env in zip(self.experts, envs, strict=True)])[:, None]
+
+
+class PolicyAgent:
+    """Diffusion policies acting in batch.
+
+    Args:
+        policies: one policy for every episode (a generalist), or a sequence with one policy per
+            environment of the family (specialists), used by each episode's ``env_index``.
+        generator: seeds the policies' sampling noise.
+    Attributes:
+        seconds: wall time spent in the policies' calls (for latency).
+        calls: number of batched calls.
+    """
+
+    def __init__(self, policies, *, generator: torch.Generator):
+        self.policies = policies
+        self.generator = check_generator(generator)
+        first = policies if isinstance(policies, DiffusionPolicy) else policies[0]
+        self.obs_horizon = first.config.obs_horizon
+        self.action_horizon = first.config.action_horizon
+        self.seconds = 0.0
+        self.calls = 0
+
+    def reset(self, envs: list, seeds: np.ndarray) -> None:
+        self.env_index = np.asarray([getattr(env, "family_index", 0) for env in envs])
+
+    def act(self, obs: np.ndarray, envs: list) -> np.ndarray:
+        started = time.perf_counter()
+        if isinstance(self.policies, DiffusionPolicy):
+            out = self.policies.act(obs, generator=self.generator).numpy()
+        else:
+            out = np.zeros((obs.shape[0], self.action_horizon, envs[0].action_space.shape[0]))
+            for k, policy in enumerate(self.policies):
+                rows = np.flatnonzero(self.env_index == k)
+                if rows.size:
+                    out[rows] = policy.act(obs[rows], generator=self.generator).numpy()
+        self.seconds += time.perf_counter() - started
+        self.calls += 1
+        return out
+
+
+def rollout(
+    agent,
+    env_ids: Sequence[str],
+    env_index,
+    seeds,
+    horizon: int,
+    *,
+    action_noise: float = 0.0,
+) -> Trajectories:
+    """Run B episodes for H steps each.
+
+    Args:
+        agent: an ``ExpertAgent``, a ``PolicyAgent`` or anything with ``obs_horizon``,
+            ``action_horizon``, ``reset(envs, seeds)`` and ``act(obs (B, To, O), envs) ->
+            (B, Ta, A)``.
+        env_ids: the family's registered ids; ``env_index`` (B,) picks one per episode.
+        seeds: (B,) reset seeds (use seeds disjoint from training seeds for evaluation).
+        horizon: H.
+        action_noise: standard deviation of the noise added to executed actions.
+    Returns:
+        ``Trajectories`` whose actions are the agent's (clean) actions.
+    """
+    env_index = np.asarray(env_index, dtype=np.int64)
+    seeds = np.asarray(seeds, dtype=np.int64)
+    if env_index.ndim != 1 or seeds.shape != env_index.shape:
+        raise ValueError(
+            f"env_index and seeds must be 1-d of one length, got {env_index.shape}, {seeds.shape}"
+        )
+    if env_index.size and (env_index.min() < 0 or env_index.max() >= len(env_ids)):
+        raise ValueError(f"env_index must lie in [0, {len(env_ids)}), got {env_index}")
+    h = check_positive_int(horizon, "horizon")
+    if not (np.isfinite(action_noise) and action_noise >= 0):
+        raise ValueError(f"action_noise must be a finite number >= 0, got {action_noise!r}")
+    envs = make_envs(env_ids, env_index, h)
+    for env, k in zip(envs, env_index, strict=True):
+        env.family_index = int(k)
+    b = len(envs)
+    first = [env.reset(seed=int(s))[0] for env, s in zip(envs, seeds, strict=True)]
+    agent.reset(envs, seeds)
+    obs = np.zeros((b, h + 1, first[0].shape[0]), dtype=np.float32)
+    obs[:, 0] = first
+    actions = np.zeros((b, h, envs[0].action_space.shape[0]), dtype=np.float32)
+    rewards = np.zeros((b, h))
+    success = np.zeros((b, h), dtype=bool)
+    noise_rngs = [np.random.default_rng((int(s), 0xA11CE)) for s in seeds]
+    to = agent.obs_horizon
+    t = 0
+    while t < h:
+        history = obs[:, np.clip(np.arange(t - to + 1, t + 1), 0, None)]
+        chunk = np.asarray(agent.act(history, envs))
+        for j in range(min(chunk.shape[1], h - t)):
+            actions[:, t] = chunk[:, j]
+            for i, env in enumerate(envs):
+                a = chunk[i, j]
+                if action_noise > 0:
+                    a = np.clip(a + action_noise * noise_rngs[i].standard_normal(a.shape), -1, 1)
+                o, r, _, _, info = env.step(a)
+                obs[i, t + 1], rewards[i, t], success[i, t] = o, r, info["success"]
+            t += 1
+    return Trajectories(obs, actions, rewards, success, env_index, seeds)
