@@ -417,4 +417,9 @@ def load_experiment(name_or_path: str | Path, *, quick: bool = False) -> Experim
             raw = tomllib.load(fh)
         except tomllib.TOMLDecodeError as err:
             raise ValueError(f"{path}: not valid TOML: {err}") from err
+    family = raw.get("family")
+    if isinstance(family, dict) and family.get("kind") == "policy":
+        from mol_diffusion.policy.experiment import parse_policy_config
+
+        return parse_policy_config(raw, path.stem, quick)
     return _parse(raw, path.stem, quick)

@@ -37,7 +37,7 @@ import multiprocessing
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +68,7 @@ __all__ = [
     "run_sweep",
 ]
 
-TIMING_COLUMNS = ("fit_seconds",)
+TIMING_COLUMNS = ("fit_seconds", "latency_ms")
 _DATA, _FIT, _RISK, _SPECIALIST = 0, 1, 2, 3  # first spawn_key entry: what the seed is for
 
 
@@ -278,7 +278,7 @@ def _read_cell(path: Path) -> dict | None:
         row = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
         return None
-    return row if isinstance(row, dict) and "fit_seconds" in row else None
+    return row if _complete(row) else None
 
 
 def _write_cell(path: Path, row: dict) -> None:
@@ -286,6 +286,25 @@ def _write_cell(path: Path, row: dict) -> None:
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(row))
     os.replace(tmp, path)  # readers see the old state or the whole row, never a part
+
+
+def _plan(config) -> tuple[list, Callable]:
+    """The grid and the cell runner of an experiment (Gaussian / restoration, or policy)."""
+    from mol_diffusion.policy.experiment import (
+        PolicyExperimentConfig,
+        policy_cells,
+        run_policy_cell,
+    )
+
+    if isinstance(config, PolicyExperimentConfig):
+        return policy_cells(config), run_policy_cell
+    return cells(config), run_cell
+
+
+def _complete(row) -> bool:
+    if isinstance(row, list):
+        return bool(row) and all(_complete(r) for r in row)
+    return isinstance(row, dict) and "fit_seconds" in row
 
 
 def run_sweep(
@@ -309,8 +328,8 @@ def run_sweep(
         cache_dir: if given, reuse the rows of cells finished earlier under it and store each
             new row there as soon as its cell finishes (see the module docstring).
     """
-    grid = cells(config)
-    rows: dict[int, dict] = {}
+    grid, runner = _plan(config)
+    rows: dict[int, dict | list[dict]] = {}
     cell_files = [None] * len(grid)
     if cache_dir is not None:
         cell_files = [_cell_path(Path(cache_dir), cell) for cell in grid]
@@ -337,12 +356,12 @@ def run_sweep(
     try:
         if executor is None and workers == 1:
             for i in todo:
-                finished(i, run_cell(config, grid[i]))
+                finished(i, runner(config, grid[i]))
         elif todo:
             owned = executor is None
             pool = default_executor(workers) if owned else executor
             try:
-                futures = {pool.submit(run_cell, config, grid[i]): i for i in todo}
+                futures = {pool.submit(runner, config, grid[i]): i for i in todo}
                 for future in as_completed(futures):
                     finished(futures[future], future.result())
             finally:
@@ -350,9 +369,13 @@ def run_sweep(
                     pool.shutdown(cancel_futures=True)
     finally:
         bar.close()
-    table = pd.DataFrame([rows[i] for i in range(len(grid))])
+    flat = []
+    for i in range(len(grid)):  # a policy cell gives many rows, other cells one
+        flat.extend(rows[i] if isinstance(rows[i], list) else [rows[i]])
+    table = pd.DataFrame(flat)
     for col in ("n", "capacity"):
-        table[col] = table[col].astype("Int64")
+        if col in table:
+            table[col] = table[col].astype("Int64")
     return table
 
 
@@ -388,7 +411,8 @@ def load_or_run(
         if meta.get("fingerprint") == config.fingerprint():
             table = pd.read_csv(path)
             for col in ("n", "capacity"):
-                table[col] = table[col].astype("Int64")
+                if col in table:
+                    table[col] = table[col].astype("Int64")
             return table
     if force:
         shutil.rmtree(cache_dir, ignore_errors=True)

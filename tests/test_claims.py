@@ -353,3 +353,86 @@ def test_restoration_claims_pass_and_fail(seed):
     assert verdict(shrink, growing).passed is False
     v = verdict(shrink, fading)
     assert v.ci_low < -1.5 < v.ci_high and "first negative" in v.detail
+
+
+# ---------------------------------------------------------------- diffusion policy
+def policy_table(
+    gap_at, *, n=(2, 5, 12, 30), horizons=(25, 50, 100, 200), reps=4, noise=0.05, seed=0, k=3
+):
+    """Rows in the schema of ``policy.experiment``: gap_at(method, n, H, env) is the true gap,
+    observed with multiplicative log-normal noise (sd ``noise``) per (cell, env, H)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for rep in range(reps):
+        for nn in n:
+            for method in ("labeled_only", "two_stage_offline", "two_stage_on_policy"):
+                for env in range(k):
+                    for h in horizons:
+                        gap = gap_at(method, nn, h, env) * np.exp(rng.normal(0, noise))
+                        rows.append(
+                            dict(
+                                method=method,
+                                n=nn,
+                                replicate=rep,
+                                env=env,
+                                horizon=h,
+                                gap=gap,
+                                weight=1 / k,
+                                return_mean=h / 20 - gap,
+                            )
+                        )
+    out = pd.DataFrame(rows)
+    out["n"] = out["n"].astype("Int64")
+    return out
+
+
+def _offline_quadratic(method, n, h, env):
+    """Labeled-only worst; offline gap ~ H^2 (compounding), on-policy ~ H; both fall with n."""
+    scale = 1 / np.sqrt(n)
+    if method == "labeled_only":
+        return 3 * scale * (h / 25) ** 1.5
+    if method == "two_stage_offline":
+        return scale * (h / 25) ** 2 / 4
+    return scale * h / 25
+
+
+@settings(max_examples=4)
+@given(seed=st.integers(0, 10_000))
+def test_policy_claims_pass_and_fail(seed):
+    adv, hor, falls = (
+        "policy_scarce_label_advantage",
+        "policy_on_policy_horizon",
+        "policy_gap_falls_with_n",
+    )
+    good = policy_table(_offline_quadratic, seed=seed)
+    assert verdict(adv, good).passed and verdict(hor, good).passed
+    assert verdict(falls, good).passed
+
+    # labeled-only better than two-stage in one environment: the Holm family fails
+    def one_env(method, n, h, env):
+        if method == "labeled_only" and env == 1:
+            return 0.5 * _offline_quadratic("two_stage_on_policy", n, h, env)
+        return _offline_quadratic(method, n, h, env)
+
+    assert verdict(adv, policy_table(one_env, seed=seed)).passed is False
+
+    # on-policy growing as fast as offline (both ~ H^2): the interaction claim fails
+    def same_growth(method, n, h, env):
+        return _offline_quadratic(
+            "two_stage_offline" if method != "labeled_only" else method, n, h, env
+        )
+
+    assert verdict(hor, policy_table(same_growth, seed=seed)).passed is False
+
+    # a gap that does not fall with n fails the third claim
+    def flat(method, n, h, env):
+        return _offline_quadratic(method, 4, h, env)
+
+    assert verdict(falls, policy_table(flat, seed=seed)).passed is False
+
+    # a non-positive gap makes log H regression undefined: reported as a failure, not a crash
+    def negative(method, n, h, env):
+        return -1.0 if method == "two_stage_offline" else _offline_quadratic(method, n, h, env)
+
+    v = verdict(hor, policy_table(negative, seed=seed))
+    assert v.passed is False and "undefined" in v.detail

@@ -1,0 +1,344 @@
+r"""The diffusion-policy experiment: config, grid cells and one cell's run.
+
+A cell is (n, replicate). It collects n noisy expert demonstrations per environment (the
+paired data) and m noisy expert trajectories per environment whose actions are dropped (the
+offline unlabeled states), fits the K specialists, then three generalists without an
+environment id: labeled-only (behaviour cloning on the pooled demonstrations), two-stage
+offline (pseudo-actions on the m offline trajectories) and two-stage on-policy (pseudo-actions
+on m / (R + 1) offline trajectories, then R rounds of m / (R + 1) generalist rollouts per
+environment: the same budget of unlabeled trajectories). Every policy, the specialists and
+the expert are evaluated on the same evaluation seeds (>= 10^6, disjoint from every training
+seed) for H = max(horizons) steps; rows report each environment and each H in ``horizons``.
+
+Seeds: demonstrations of environment k in replicate r use reset seeds r * 10^4 + k * 10^3 + i
+(nested across n), offline trajectories r * 10^4 + k * 10^3 + 500 + i, on-policy episodes of
+round j 10^5 + r * 10^4 + k * 10^3 + 100 j + i; the torch generators of every fit derive from
+the experiment seed and the cell with ``numpy.random.SeedSequence``, so the table does not depend
+on the executor or the order of cells.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+
+import numpy as np
+import torch
+
+from mol_diffusion._validation import check_simplex
+from mol_diffusion.policy.diffusion_policy import DiffusionPolicyConfig
+from mol_diffusion.policy.evaluation import evaluation_rows, latency_ms_per_action
+from mol_diffusion.policy.rollout import ExpertAgent, PolicyAgent, rollout
+from mol_diffusion.policy.two_stage import (
+    fit_specialists,
+    labeled_only,
+    two_stage_offline,
+    two_stage_on_policy,
+)
+
+__all__ = [
+    "FAMILIES",
+    "POLICY_METHODS",
+    "PolicyCell",
+    "PolicyExperimentConfig",
+    "parse_policy_config",
+    "policy_cells",
+    "run_policy_cell",
+]
+
+POLICY_METHODS = (
+    "expert",
+    "specialist",
+    "labeled_only",
+    "two_stage_offline",
+    "two_stage_on_policy",
+)
+EVAL_SEED = 10**6
+_DEMO, _FIT, _EVAL = 0, 1, 2  # first spawn_key entry: what the generator is for
+
+
+def _family_ids(name: str) -> tuple[str, ...]:
+    if name == "point_nav":
+        from mol_diffusion.policy.envs import POINT_NAV_IDS
+
+        return POINT_NAV_IDS
+    if name == "arm_reach":
+        from mol_diffusion.policy.arm import ARM_REACH_IDS
+
+        return ARM_REACH_IDS
+    raise ValueError(f"envs must be one of {FAMILIES}, got {name!r}")
+
+
+FAMILIES = ("point_nav", "arm_reach")
+
+
+@dataclass(frozen=True)
+class PolicyExperimentConfig:
+    """The diffusion-policy experiment (``experiments/diffusion_policy.toml``).
+
+    Args:
+        name: file stem; results go to ``experiments/results/<name>.csv``.
+        seed: experiment seed.
+        replicates: independent repetitions of every cell (>= 2 for the paired tests).
+        n: demonstrations per environment (grid, each <= 400).
+        m: unlabeled trajectories per environment (a multiple of rounds + 1, <= 100 per round).
+        rounds: R, on-policy rounds.
+        horizon: H of demonstrations, rollouts and evaluation.
+        horizons: evaluation horizons reported (each <= ``horizon``).
+        eval_episodes: evaluation episodes per environment (seeds 10^6 + i).
+        action_noise: std of the noise injected into the expert's executed actions when it
+            collects demonstrations and offline trajectories.
+        envs: the environment family, ``"point_nav"`` or ``"arm_reach"``.
+        weights: lambda over the K environments.
+        specialist, generalist: the two policies' configs.
+        quick: True when the ``[quick]`` overrides were applied.
+    """
+
+    name: str
+    seed: int
+    replicates: int
+    n: tuple[int, ...]
+    m: int
+    rounds: int
+    horizon: int
+    horizons: tuple[int, ...]
+    eval_episodes: int
+    action_noise: float
+    envs: str
+    weights: tuple[float, ...]
+    specialist: DiffusionPolicyConfig
+    generalist: DiffusionPolicyConfig
+    quick: bool = False
+    methods: tuple[str, ...] = field(default=POLICY_METHODS)
+
+    def __post_init__(self) -> None:
+        where = f"experiment {self.name!r}"
+        if self.envs not in FAMILIES:
+            raise ValueError(f"{where}: envs must be one of {FAMILIES}, got {self.envs!r}")
+        for key in ("seed", "replicates", "m", "rounds", "horizon", "eval_episodes"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{where}: {key} must be an integer >= 0, got {value!r}")
+        if self.replicates < 2:
+            raise ValueError(f"{where}: replicates must be >= 2 (paired tests across seeds)")
+        if not self.n or any(
+            isinstance(v, bool) or not isinstance(v, int) or not 0 < v <= 400 for v in self.n
+        ):
+            raise ValueError(f"{where}: n must be integers in [1, 400], got {self.n!r}")
+        if self.m <= 0 or self.m % (self.rounds + 1) or self.m // (self.rounds + 1) > 100:
+            raise ValueError(
+                f"{where}: m must be a positive multiple of rounds + 1 = {self.rounds + 1} with "
+                f"at most 100 per round, got {self.m}"
+            )
+        if self.horizon <= 0 or not self.horizons or self.horizon not in self.horizons:
+            raise ValueError(f"{where}: horizons must be non-empty and include horizon")
+        if any(not 0 < h <= self.horizon for h in self.horizons):
+            raise ValueError(f"{where}: horizons must lie in [1, horizon], got {self.horizons}")
+        if not (self.action_noise >= 0):
+            raise ValueError(f"{where}: action_noise must be >= 0, got {self.action_noise!r}")
+        check_simplex(self.weights, self.num_envs, name="weights")
+        for role in ("specialist", "generalist"):
+            if not isinstance(getattr(self, role), DiffusionPolicyConfig):
+                raise ValueError(f"{where}: {role} must be a DiffusionPolicyConfig")
+
+    @property
+    def env_ids(self) -> tuple[str, ...]:
+        return _family_ids(self.envs)
+
+    @property
+    def num_envs(self) -> int:
+        return len(self.env_ids)
+
+    def fingerprint(self) -> str:
+        """sha256 of the config, the library version and NUMERICS_VERSION (the cache key)."""
+        from mol_diffusion import __version__
+        from mol_diffusion.config import NUMERICS_VERSION
+
+        key = {"config": asdict(self), "version": __version__, "numerics": NUMERICS_VERSION}
+        blob = json.dumps(key, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def parse_policy_config(raw: dict, name: str, quick: bool) -> PolicyExperimentConfig:
+    """Build the config from a TOML table (``[quick]`` overrides applied when ``quick``)."""
+    raw = dict(raw)
+    overrides = raw.pop("quick", {})
+    if quick:
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(raw.get(key), dict):
+                raw[key] = {**raw[key], **value}
+            else:
+                raw[key] = value
+    family = dict(raw.pop("family", {}))
+    family.pop("kind", None)
+    shared = raw.pop("policy", {})
+    roles = {role: {**shared, **raw.pop(role, {})} for role in ("specialist", "generalist")}
+    known = {f.name for f in fields(PolicyExperimentConfig)} - {
+        "name",
+        "quick",
+        "envs",
+        "weights",
+        "specialist",
+        "generalist",
+        "methods",
+    }
+    unknown = set(raw) - known - {"weights"}
+    if unknown:
+        raise ValueError(
+            f"experiment {name!r}: unknown keys {sorted(unknown)}; known: {sorted(known)}"
+        )
+    missing = known - set(raw)
+    if missing:
+        raise ValueError(f"experiment {name!r}: missing keys {sorted(missing)}")
+    envs = family.get("envs", "point_nav")
+    k = len(_family_ids(envs))
+    weights = raw.pop("weights", "uniform")
+    weights = (1.0 / k,) * k if weights == "uniform" else tuple(float(w) for w in weights)
+    try:
+        policies = {role: DiffusionPolicyConfig(**opts) for role, opts in roles.items()}
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"experiment {name!r}: policy options: {err}") from err
+    return PolicyExperimentConfig(
+        name=name,
+        envs=envs,
+        weights=weights,
+        quick=quick,
+        n=tuple(raw.pop("n")),
+        horizons=tuple(raw.pop("horizons")),
+        **raw,
+        **policies,
+    )
+
+
+@dataclass(frozen=True)
+class PolicyCell:
+    """One (n, replicate) of the grid; every method is fitted and evaluated in it."""
+
+    n: int
+    replicate: int
+
+    @property
+    def label(self) -> str:
+        return f"policy/n={self.n}/rep{self.replicate}"
+
+
+def policy_cells(config: PolicyExperimentConfig) -> list[PolicyCell]:
+    """All cells in canonical order (replicate-major)."""
+    return [PolicyCell(n, r) for r in range(config.replicates) for n in config.n]
+
+
+def _generator(config: PolicyExperimentConfig, *key: int) -> torch.Generator:
+    state = np.random.SeedSequence(config.seed, spawn_key=tuple(int(k) for k in key))
+    words = state.generate_state(2, np.uint32)
+    return torch.Generator().manual_seed(((int(words[0]) << 31) ^ int(words[1])) & (2**63 - 1))
+
+
+def _expert_trajectories(config, seeds_of) -> list:
+    """Noisy expert rollouts per environment, seeds ``seeds_of(k)``."""
+    return [
+        rollout(
+            ExpertAgent(),
+            config.env_ids,
+            np.full(len(seeds_of(k)), k),
+            seeds_of(k),
+            config.horizon,
+            action_noise=config.action_noise,
+        )
+        for k in range(config.num_envs)
+    ]
+
+
+def run_policy_cell(config: PolicyExperimentConfig, cell: PolicyCell) -> list[dict]:
+    """Fit and evaluate every method of one cell with one torch thread (so reductions are the
+    same on every worker); returns the cell's rows (see the module docstring)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _run_cell(config, cell)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run_cell(config: PolicyExperimentConfig, cell: PolicyCell) -> list[dict]:
+    n, rep, k_envs = cell.n, cell.replicate, config.num_envs
+    base = lambda k: rep * 10**4 + k * 10**3  # noqa: E731
+    demos = _expert_trajectories(config, lambda k: base(k) + np.arange(n))
+    offline = _expert_trajectories(config, lambda k: base(k) + 500 + np.arange(config.m))
+    share = config.m // (config.rounds + 1)
+    specialists = fit_specialists(
+        demos,
+        config.specialist,
+        [_generator(config, _FIT, rep, n, 0, k) for k in range(k_envs)],
+        run_name=f"{config.name}/{cell.label}/specialist",
+    )
+    fits = {
+        "labeled_only": labeled_only(
+            demos, config.weights, config.generalist, _generator(config, _FIT, rep, n, 1)
+        ),
+        "two_stage_offline": two_stage_offline(
+            specialists,
+            offline,
+            config.weights,
+            config.generalist,
+            _generator(config, _FIT, rep, n, 2),
+        ),
+        "two_stage_on_policy": two_stage_on_policy(
+            specialists,
+            [o.select(np.arange(len(o)) < share) for o in offline],
+            config.weights,
+            config.generalist,
+            _generator(config, _FIT, rep, n, 3),
+            env_ids=config.env_ids,
+            rounds=config.rounds,
+            round_seeds=lambda r, k: 10**5 + base(k) + 100 * r + np.arange(share),
+            horizon=config.horizon,
+        ),
+    }
+    env_index = np.repeat(np.arange(k_envs), config.eval_episodes)
+    seeds = np.tile(EVAL_SEED + np.arange(config.eval_episodes), k_envs)
+    expert = rollout(ExpertAgent(), config.env_ids, env_index, seeds, config.horizon)
+    agents = {"expert": None, "specialist": specialists}
+    agents.update({method: fit.generalist for method, fit in fits.items()})
+    rows = []
+    for method, policy in agents.items():
+        if method not in config.methods:
+            continue
+        if policy is None:
+            trajectories, latency, params, windows, seconds = expert, np.nan, 0, 0, 0.0
+        else:
+            eval_generator = _generator(config, _EVAL, rep, n)  # common to every method
+            trajectories = rollout(
+                PolicyAgent(policy, generator=eval_generator),
+                config.env_ids,
+                env_index,
+                seeds,
+                config.horizon,
+            )
+            one = list(specialists) if isinstance(policy, list) else [policy]
+            latency = latency_ms_per_action(
+                one[0],
+                expert.observations[:1, :1].repeat(one[0].config.obs_horizon, axis=1),
+                generator=_generator(config, _EVAL, rep, n, 1),
+            )
+            params = max(p.num_params for p in one)
+            fit = fits.get(method)
+            windows = fit.num_windows if fit else sum(len(d) * config.horizon for d in demos)
+            seconds = fit.fit_seconds if fit else sum(p.fit_seconds for p in one)
+        for row in evaluation_rows(trajectories, expert, config.horizons):
+            rows.append(
+                {
+                    "experiment": config.name,
+                    "method": method,
+                    "n": n,
+                    "replicate": rep,
+                    **row,
+                    "env_id": config.env_ids[row["env"]],
+                    "weight": config.weights[row["env"]],
+                    "num_params": params,
+                    "num_windows": windows,
+                    "fit_seconds": seconds,
+                    "latency_ms": latency,
+                }
+            )
+    return rows
