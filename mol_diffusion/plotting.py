@@ -22,11 +22,14 @@ __all__ = [
     "figure_style",
     "plot_capacity",
     "plot_excess_vs_n",
+    "plot_gap_vs_horizon",
+    "plot_gap_vs_n",
     "plot_pareto_fronts",
     "plot_psnr_vs_n",
     "plot_restoration_examples",
     "plot_risk_vs_m",
     "plot_risk_vs_n",
+    "plot_trajectories",
     "savefig",
 ]
 
@@ -37,7 +40,11 @@ METHOD_STYLE = {
     "exact": {"color": "#000000", "marker": "", "label": "exact Pareto front"},
     "specialist": {"color": "#2ca02c", "marker": "D", "label": "specialist (own task)"},
     "degraded": {"color": "#999999", "marker": "", "label": "degraded input"},
+    "two_stage_on_policy": {"color": "#1f77b4", "marker": "o", "label": "two-stage, on-policy"},
+    "two_stage_offline": {"color": "#9467bd", "marker": "v", "label": "two-stage, offline"},
+    "expert": {"color": "#000000", "marker": "", "label": "expert"},
 }
+POLICY_METHODS = ("two_stage_on_policy", "two_stage_offline", "labeled_only", "specialist")
 
 _RC = {
     "figure.dpi": 110,
@@ -359,4 +366,93 @@ def plot_restoration_examples(panels: dict[str, np.ndarray], row_labels: list[st
                 if j == 0:
                     ax.set_ylabel(row_labels[i], fontsize=7)
         fig.tight_layout(pad=0.2)
+    return fig
+
+
+def _policy_gaps(table: pd.DataFrame, method: str) -> pd.DataFrame:
+    from mol_diffusion.claims import policy_gap
+
+    return policy_gap(table, method)
+
+
+def plot_gap_vs_n(table: pd.DataFrame, *, horizon: int | None = None):
+    """Sub-optimality gap J_H(expert) - J_H(policy) vs demonstrations per environment n, at
+    H = ``horizon`` (default the largest): lambda-weighted and per environment. Bands: +/- 2 s.e.
+    over seeds; the dotted line is a gap of zero (the expert)."""
+    h = int(table.horizon.max()) if horizon is None else horizon
+    envs = sorted(table.env.unique())
+    names = table.drop_duplicates("env").set_index("env").env_id.str.split("/").str[-1]
+    columns = [("gap", "lambda-weighted")] + [(f"gap_env{k}", names[k]) for k in envs]
+    with figure_style():
+        fig, axes = plt.subplots(1, len(columns), figsize=(2.3 * len(columns), 2.6), sharey=True)
+        for ax, (column, title) in zip(axes, columns, strict=True):
+            for method in POLICY_METHODS:
+                gap = _policy_gaps(table, method)
+                gap = gap[gap.horizon == h]
+                style = METHOD_STYLE[method]
+                groups = gap.groupby("n")[column]
+                mean, se = groups.mean(), groups.std(ddof=1).fillna(0) / np.sqrt(groups.count())
+                x = mean.index.to_numpy(dtype=float)
+                ax.plot(x, mean, marker=style["marker"], color=style["color"], label=style["label"])
+                ax.fill_between(
+                    x, mean - 2 * se, mean + 2 * se, color=style["color"], alpha=0.15, lw=0
+                )
+            ax.axhline(0, color="k", ls=":", lw=0.8)
+            ax.set(xscale="log", xlabel="demonstrations per environment n", title=title)
+        axes[0].set_ylabel(f"gap J(expert) - J(policy), H = {h}")
+        _figure_legend(fig, axes[0])
+        fig.suptitle(f"Sub-optimality gap vs n ({table.replicate.nunique()} seeds)", y=1.02)
+        fig.tight_layout()
+    return fig
+
+
+def plot_gap_vs_horizon(table: pd.DataFrame):
+    """Lambda-weighted gap vs the evaluation horizon H (log-log), mean over n and seeds, one
+    panel per n and one for the mean over n (the data of the horizon claim)."""
+    ns = sorted(int(v) for v in table.n.unique())
+    with figure_style():
+        fig, axes = plt.subplots(1, len(ns) + 1, figsize=(2.3 * (len(ns) + 1), 2.6), sharey=True)
+        for ax, n in zip(axes, [*ns, None], strict=True):
+            for method in POLICY_METHODS:
+                gap = _policy_gaps(table, method)
+                if n is not None:
+                    gap = gap[gap.n == n]
+                mean = gap.groupby("horizon").gap.mean()
+                style = METHOD_STYLE[method]
+                ax.plot(
+                    mean.index,
+                    mean.clip(lower=1e-2),
+                    marker=style["marker"],
+                    color=style["color"],
+                    label=style["label"],
+                )
+            _loglog(ax, "evaluation horizon H", "", "mean over n" if n is None else f"n = {n}")
+        axes[0].set_ylabel("lambda-weighted gap")
+        _figure_legend(fig, axes[0])
+        fig.suptitle("Gap vs horizon (values below 0.01 drawn at 0.01)", y=1.02)
+        fig.tight_layout()
+    return fig
+
+
+def plot_trajectories(panels: dict[str, tuple], *, obstacles: dict[str, tuple] | None = None):
+    """Positions of episodes in the plane, one panel per entry.
+
+    Args:
+        panels: title -> (observations (B, T + 1, O) whose first two features are x, y;
+            per-episode colour values (B,) or None).
+        obstacles: title -> (centre (x, y), radius) drawn as a grey disc.
+    """
+    with figure_style():
+        fig, axes = plt.subplots(1, len(panels), figsize=(2.2 * len(panels), 2.5), squeeze=False)
+        for ax, (title, (obs, _)) in zip(axes[0], panels.items(), strict=True):
+            for b in range(obs.shape[0]):
+                ax.plot(obs[b, :, 0], obs[b, :, 1], lw=0.6, alpha=0.7)
+            if obstacles and title in obstacles:
+                center, radius = obstacles[title]
+                ax.add_patch(plt.Circle(center, radius, color="0.6", alpha=0.6))
+            ax.plot([0, 0], [-1, 1], "k*", ms=6)
+            ax.set(xlim=(-1.3, 1.3), ylim=(-1.3, 1.3), aspect="equal", title=title)
+            ax.set_xticks([-1, 0, 1])
+            ax.set_yticks([-1, 0, 1])
+        fig.tight_layout()
     return fig

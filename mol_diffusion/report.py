@@ -51,6 +51,43 @@ def paper_numbers(results: dict, verdicts: list[claims.Verdict]) -> dict[str, st
     else:
         numbers["numScPGenMin"] = numbers["numScPGenMax"] = numbers["numScFits"] = "--"
     numbers.update(_restoration_numbers(results.get("image_restoration")))
+    numbers.update(_policy_numbers(results.get("diffusion_policy")))
+    return numbers
+
+
+def _policy_numbers(table) -> dict[str, str]:
+    """Grid of the diffusion-policy experiment and its lambda-weighted gaps at H = max(H)."""
+    dp = load_experiment("diffusion_policy")
+    numbers = {
+        "numDpReplicates": str(dp.replicates),
+        "numDpNGrid": _tex_list(dp.n),
+        "numDpM": str(dp.m),
+        "numDpRounds": str(dp.rounds),
+        "numDpHorizon": str(dp.horizon),
+        "numDpEvalEpisodes": str(dp.eval_episodes),
+    }
+    names = {
+        "LabeledOnly": "labeled_only",
+        "Offline": "two_stage_offline",
+        "OnPolicy": "two_stage_on_policy",
+        "Specialist": "specialist",
+    }
+    for name, method in names.items():
+        for end, pick in (("Min", min), ("Max", max)):
+            value = "--"
+            if table is not None:
+                gap = claims.policy_gap(table, method)
+                gap = gap[(gap.horizon == gap.horizon.max()) & (gap.n == pick(gap.n))]
+                value = f"{gap.gap.mean():.2f}"
+            numbers[f"numDp{name}Gap{end}"] = value
+    numbers["numDpExpertReturn"] = "--"
+    numbers["numDpExpertSuccess"] = "--"
+    if table is not None:
+        expert = table[(table.method == "expert") & (table.horizon == table.horizon.max())]
+        cells = expert.groupby(["n", "replicate"]).ngroups
+        weighted = (expert.return_mean * expert.weight).sum() / cells
+        numbers["numDpExpertReturn"] = f"{weighted:.2f}"
+        numbers["numDpExpertSuccess"] = f"{expert.successes.sum() / expert.episodes.sum():.2f}"
     return numbers
 
 

@@ -14,3 +14,4 @@ def test_readme_python_example_runs():
         exec(compile(block, "README.md", "exec"), namespace)
     assert namespace["risk"].scalarized > 0
     assert namespace["restored"].shape == (4, 64)
+    assert tuple(namespace["chunk"].shape) == (2, 4, 2)  # (B, Ta, action dim)
