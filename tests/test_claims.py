@@ -406,7 +406,14 @@ def test_policy_claims_pass_and_fail(seed):
     )
     good = policy_table(_offline_quadratic, seed=seed)
     assert verdict(adv, good).passed and verdict(hor, good).passed
-    assert verdict(falls, good).passed
+
+    # the third claim fits a line in log n: a gap falling by 1.2 per e-fold passes (with 4
+    # values of n the HC3 interval has 2 degrees of freedom, so a curved fall such as
+    # 1 / sqrt(n) is not always detected: the claim is conservative)
+    def linear_fall(method, n, h, env):
+        return (6 - 1.2 * np.log(n / 2)) * h / 200
+
+    assert verdict(falls, policy_table(linear_fall, seed=seed)).passed
 
     # labeled-only better than two-stage in one environment: the Holm family fails
     def one_env(method, n, h, env):
