@@ -148,6 +148,14 @@ def _holm_family(tests: list[stats.PairedTest], alpha: float) -> tuple[dict, np.
     return fields, adjusted, worst
 
 
+def _holm_parts(tests: list[stats.PairedTest], adjusted, label: str, unit: str = "") -> str:
+    """ "<label> k: +d<unit> (p_Holm p), ..." for tests indexed 0..K-1."""
+    return ", ".join(
+        f"{label} {k}: {tt.mean_difference:+.2f}{unit} (p_Holm {p:.2g})"
+        for k, (tt, p) in enumerate(zip(tests, adjusted, strict=True))
+    )
+
+
 def _small_n_rows(table: pd.DataFrame, method: str) -> pd.DataFrame:
     sel = table[(table.method == method) & (table.weights_index == 0) & (table.m == table.m.max())]
     return sel[sel.n == sel.n.min()]
@@ -505,10 +513,7 @@ def _restoration_advantage(table: pd.DataFrame, results: dict) -> dict:
     tasks = sorted(c for c in gain.columns if c.startswith("psnr_task"))
     tests = [stats.paired_difference_test(small[c].to_numpy()) for c in tasks]
     fields, adjusted, worst = _holm_family(tests, RESTORATION_ALPHA)
-    parts = ", ".join(
-        f"task {k}: {tt.mean_difference:+.2f} dB (p_Holm {p:.2g})"
-        for k, (tt, p) in enumerate(zip(tests, adjusted, strict=True))
-    )
+    parts = _holm_parts(tests, adjusted, "task", " dB")
     return dict(
         **fields,
         detail=f"n = {n}; PSNR gain of two-stage over labeled-only per task: {parts}; "
@@ -587,10 +592,7 @@ def _policy_advantage(table: pd.DataFrame, results: dict) -> dict:
     envs = sorted(c for c in ts.columns if c.startswith("gap_env"))
     tests = [stats.paired_difference_test((lo[c] - ts[c]).to_numpy()) for c in envs]
     fields, adjusted, worst = _holm_family(tests, POLICY_ALPHA)
-    parts = ", ".join(
-        f"env {k}: {tt.mean_difference:+.2f} (p_Holm {p:.2g})"
-        for k, (tt, p) in enumerate(zip(tests, adjusted, strict=True))
-    )
+    parts = _holm_parts(tests, adjusted, "env")
     return dict(
         **fields,
         detail=f"n = {n}, H = {h}; gap of labeled-only minus gap of two-stage (on-policy) per "

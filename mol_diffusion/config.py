@@ -315,11 +315,7 @@ class ExperimentConfig:
     def fingerprint(self) -> str:
         """sha256 of the canonical config, the library version and NUMERICS_VERSION: the
         results-cache key."""
-        from mol_diffusion import __version__
-
-        key = {"config": asdict(self), "version": __version__, "numerics": NUMERICS_VERSION}
-        blob = json.dumps(key, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return fingerprint(self)
 
 
 def _model_spec(table: dict, where: str) -> ModelSpec:
@@ -335,7 +331,9 @@ def _model_spec(table: dict, where: str) -> ModelSpec:
         raise _error(where, str(err)) from err
 
 
-def _parse(raw: dict, name: str, quick: bool) -> ExperimentConfig:
+def apply_quick(raw: dict, quick: bool) -> dict:
+    """A copy of a TOML table without its ``[quick]`` table, whose overrides are applied when
+    ``quick`` (sub-tables are merged key by key)."""
     raw = dict(raw)
     overrides = raw.pop("quick", {})
     if quick:
@@ -344,6 +342,21 @@ def _parse(raw: dict, name: str, quick: bool) -> ExperimentConfig:
                 raw[key] = {**raw[key], **value}
             else:
                 raw[key] = value
+    return raw
+
+
+def fingerprint(config) -> str:
+    """sha256 of a config dataclass, the library version and NUMERICS_VERSION: the
+    results-cache key."""
+    from mol_diffusion import __version__
+
+    key = {"config": asdict(config), "version": __version__, "numerics": NUMERICS_VERSION}
+    blob = json.dumps(key, sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def _parse(raw: dict, name: str, quick: bool) -> ExperimentConfig:
+    raw = apply_quick(raw, quick)
     known = {f.name for f in fields(ExperimentConfig)} - {"name", "quick"}
     unknown = set(raw) - known
     if unknown:

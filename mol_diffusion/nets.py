@@ -8,7 +8,9 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["MLP", "cosine_lr", "ema_warmup", "time_embedding"]
+from mol_diffusion._validation import check_positive_float, check_positive_int
+
+__all__ = ["MLP", "check_training_options", "cosine_lr", "ema_warmup", "time_embedding"]
 
 
 def time_embedding(t: torch.Tensor, size: int) -> torch.Tensor:
@@ -18,6 +20,18 @@ def time_embedding(t: torch.Tensor, size: int) -> torch.Tensor:
     freqs = torch.exp(torch.linspace(0.0, math.log(1000.0), half, dtype=torch.float32))
     angles = t.to(torch.float32)[:, None] * freqs[None, :]
     return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+
+
+def check_training_options(config) -> None:
+    """Validate the options every neural model shares: width, depth, steps, batch_size and
+    time_features positive (time_features even), lr > 0, ema_decay in [0, 1) or None."""
+    for name in ("width", "depth", "steps", "batch_size", "time_features"):
+        check_positive_int(getattr(config, name), name)
+    if config.time_features % 2:
+        raise ValueError(f"time_features must be even, got {config.time_features}")
+    check_positive_float(config.lr, "lr")
+    if config.ema_decay is not None and not 0 <= config.ema_decay < 1:
+        raise ValueError(f"ema_decay must lie in [0, 1) or be None, got {config.ema_decay!r}")
 
 
 def cosine_lr(lr: float, step: int, steps: int) -> float:

@@ -36,10 +36,9 @@ from mol_diffusion._validation import (
     DivergenceError,
     NotFittedError,
     check_generator,
-    check_positive_float,
     check_positive_int,
 )
-from mol_diffusion.nets import MLP, cosine_lr, ema_warmup, time_embedding
+from mol_diffusion.nets import MLP, check_training_options, cosine_lr, ema_warmup, time_embedding
 from mol_diffusion.objectives import eps_loss
 from mol_diffusion.schedules import DDIMScheduler, DDPMScheduler
 
@@ -85,17 +84,13 @@ class DiffusionPolicyConfig:
     prediction: str = "sample"
 
     def __post_init__(self) -> None:
+        check_training_options(self)
         for name in (
             "obs_horizon",
             "pred_horizon",
             "action_horizon",
-            "width",
-            "depth",
-            "steps",
-            "batch_size",
             "num_train_timesteps",
             "inference_steps",
-            "time_features",
         ):
             check_positive_int(getattr(self, name), name)
         limit = self.pred_horizon - self.obs_horizon + 1
@@ -113,11 +108,6 @@ class DiffusionPolicyConfig:
                 f"inference_steps must be <= num_train_timesteps={self.num_train_timesteps}, "
                 f"got {self.inference_steps}"
             )
-        if self.time_features % 2:
-            raise ValueError(f"time_features must be even, got {self.time_features}")
-        check_positive_float(self.lr, "lr")
-        if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
-            raise ValueError(f"ema_decay must lie in [0, 1) or be None, got {self.ema_decay!r}")
 
 
 class RangeNormalizer(nn.Module):

@@ -32,6 +32,11 @@ def wilson_interval(successes: int, trials: int, alpha: float = 0.05) -> tuple[f
     return float(low), float(high)
 
 
+def _se(values: np.ndarray) -> float:
+    """Standard error of the mean (NaN for a single value)."""
+    return float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
+
+
 def evaluation_rows(
     policy: Trajectories, expert: Trajectories, horizons: Sequence[int]
 ) -> list[dict]:
@@ -44,28 +49,28 @@ def evaluation_rows(
         and np.array_equal(policy.seeds, expert.seeds)
     ):
         raise ValueError("policy and expert trajectories must share env_index and seeds")
+    if any(not 0 < h <= policy.horizon for h in horizons):
+        raise ValueError(f"horizons must lie in [1, {policy.horizon}], got {list(horizons)}")
     rows = []
     for k in np.unique(policy.env_index):
         sel = policy.env_index == k
+        mine, theirs = policy.select(sel), expert.select(sel)
+        episodes = int(sel.sum())
         for h in horizons:
-            if not 0 < h <= policy.horizon:
-                raise ValueError(f"horizons must lie in [1, {policy.horizon}], got {h}")
-            j, j_exp = policy.select(sel).returns(h), expert.select(sel).returns(h)
+            j, j_exp = mine.returns(h), theirs.returns(h)
             gap = j_exp - j
-            wins = int(policy.success[sel, h - 1].sum())
-            episodes = int(sel.sum())
+            wins = int(mine.success[:, h - 1].sum())
             low, high = wilson_interval(wins, episodes)
-            se = lambda v: float(v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan  # noqa: E731
             rows.append(
                 {
                     "env": int(k),
                     "horizon": int(h),
                     "episodes": episodes,
                     "return_mean": float(j.mean()),
-                    "return_se": se(j),
+                    "return_se": _se(j),
                     "expert_return": float(j_exp.mean()),
                     "gap": float(gap.mean()),
-                    "gap_se": se(gap),
+                    "gap_se": _se(gap),
                     "successes": wins,
                     "success_rate": wins / episodes,
                     "success_low": low,

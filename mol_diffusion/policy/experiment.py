@@ -19,9 +19,7 @@ on the executor or the order of cells.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import torch
@@ -152,24 +150,16 @@ class PolicyExperimentConfig:
 
     def fingerprint(self) -> str:
         """sha256 of the config, the library version and NUMERICS_VERSION (the cache key)."""
-        from mol_diffusion import __version__
-        from mol_diffusion.config import NUMERICS_VERSION
+        from mol_diffusion.config import fingerprint
 
-        key = {"config": asdict(self), "version": __version__, "numerics": NUMERICS_VERSION}
-        blob = json.dumps(key, sort_keys=True, default=str)
-        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+        return fingerprint(self)
 
 
 def parse_policy_config(raw: dict, name: str, quick: bool) -> PolicyExperimentConfig:
     """Build the config from a TOML table (``[quick]`` overrides applied when ``quick``)."""
-    raw = dict(raw)
-    overrides = raw.pop("quick", {})
-    if quick:
-        for key, value in overrides.items():
-            if isinstance(value, dict) and isinstance(raw.get(key), dict):
-                raw[key] = {**raw[key], **value}
-            else:
-                raw[key] = value
+    from mol_diffusion.config import apply_quick
+
+    raw = apply_quick(raw, quick)
     family = dict(raw.pop("family", {}))
     family.pop("kind", None)
     shared = raw.pop("policy", {})
@@ -229,9 +219,9 @@ def policy_cells(config: PolicyExperimentConfig) -> list[PolicyCell]:
 
 
 def _generator(config: PolicyExperimentConfig, *key: int) -> torch.Generator:
-    state = np.random.SeedSequence(config.seed, spawn_key=tuple(int(k) for k in key))
-    words = state.generate_state(2, np.uint32)
-    return torch.Generator().manual_seed(((int(words[0]) << 31) ^ int(words[1])) & (2**63 - 1))
+    from mol_diffusion.sweeps import _generator as seeded  # one seed derivation for all sweeps
+
+    return seeded(config, *key)
 
 
 def _expert_trajectories(config, seeds_of) -> list:

@@ -81,6 +81,12 @@ def _fit_pooled(obs, actions, weights, config, generator, run_name) -> Diffusion
     )
 
 
+def _pooled_fit(obs, actions, weights, config, generator, run_name, started) -> PolicyFit:
+    """Fit one generalist on per-environment windows; time measured from ``started``."""
+    policy = _fit_pooled(obs, actions, weights, config, generator, run_name)
+    return PolicyFit(policy, sum(len(o) for o in obs), time.perf_counter() - started)
+
+
 def fit_specialists(
     demos: Sequence[Trajectories],
     config: DiffusionPolicyConfig,
@@ -123,8 +129,7 @@ def labeled_only(
     to, tp = config.obs_horizon, config.pred_horizon
     obs = [observation_windows(d.observations, to) for d in demos]
     actions = [action_windows(d.actions, to, tp) for d in demos]
-    policy = _fit_pooled(obs, actions, weights, config, generator, run_name)
-    return PolicyFit(policy, sum(len(o) for o in obs), time.perf_counter() - started)
+    return _pooled_fit(obs, actions, weights, config, generator, run_name, started)
 
 
 def two_stage_offline(
@@ -141,8 +146,7 @@ def two_stage_offline(
     started = time.perf_counter()
     labeled = [pseudo_label(s, u, generator) for s, u in zip(specialists, unlabeled, strict=True)]
     obs, actions = [o for o, _ in labeled], [a for _, a in labeled]
-    policy = _fit_pooled(obs, actions, weights, config, generator, run_name)
-    return PolicyFit(policy, sum(len(o) for o in obs), time.perf_counter() - started)
+    return _pooled_fit(obs, actions, weights, config, generator, run_name, started)
 
 
 def two_stage_on_policy(

@@ -32,8 +32,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from mol_diffusion._validation import DivergenceError, check_positive_float, check_positive_int
-from mol_diffusion.nets import MLP, cosine_lr, ema_warmup, time_embedding
+from mol_diffusion._validation import DivergenceError
+from mol_diffusion.nets import MLP, check_training_options, cosine_lr, ema_warmup, time_embedding
 from mol_diffusion.objectives import dsm_loss
 from mol_diffusion.schedules import VPSchedule
 from mol_diffusion.scores.base import InputScaler, ScoreModelBase
@@ -73,13 +73,7 @@ class MLPScoreConfig:
             raise ValueError(
                 f"preconditioning must be one of {PRECONDITIONINGS}, got {self.preconditioning!r}"
             )
-        for name in ("width", "depth", "steps", "batch_size", "time_features"):
-            check_positive_int(getattr(self, name), name)
-        if self.time_features % 2:
-            raise ValueError(f"time_features must be even, got {self.time_features}")
-        check_positive_float(self.lr, "lr")
-        if self.ema_decay is not None and not 0 <= self.ema_decay < 1:
-            raise ValueError(f"ema_decay must lie in [0, 1) or be None, got {self.ema_decay!r}")
+        check_training_options(self)
 
 
 def _lr(cfg: MLPScoreConfig, step: int) -> float:
