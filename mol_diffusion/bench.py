@@ -2,7 +2,9 @@ r"""Benchmarks (``python -m mol_diffusion bench``): measured on this machine, in
 
 1. Batched training: B small ``MLPScore`` fits (as for all seeds of a sweep cell) one at a
    time, then as one stacked model (``scores.mlp.fit_batched``), on the same data and seeds;
-   prints both medians over ``repeats`` and their ratio, and the largest parameter gap.
+   prints both medians over ``repeats`` and their ratio, and the largest parameter gap (0: the
+   paths agree bit for bit). The same for B ``DiffusionPolicy`` fits
+   (``policy.diffusion_policy.fit_batched``, as for the K specialists of a policy cell).
 2. Random-feature fit throughput: ``RandomFeatureScore.fit`` on N pairs with P features does
    2 N P^2 (Gram matrix) + 2 N P dim (right-hand side) + P^3 / 3 (Cholesky) + 2 P^2 dim
    (solve) floating-point operations; prints the achieved GFLOP/s next to a float64 matrix
@@ -22,6 +24,8 @@ from dataclasses import dataclass
 
 import torch
 
+from mol_diffusion.policy.diffusion_policy import DiffusionPolicy
+from mol_diffusion.policy.diffusion_policy import fit_batched as fit_policies
 from mol_diffusion.scores import MLPScore, RandomFeatureScore
 from mol_diffusion.scores.mlp import fit_batched
 from mol_diffusion.tasks import make_gaussian_family
@@ -67,6 +71,22 @@ def _median_time(fn, repeats: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
+def _compare(loop, batched, repeats: int) -> tuple[float, float, float]:
+    """Median times of the two fitting paths with one torch thread (as every sweep task runs)
+    and the largest gap between their parameters."""
+    from mol_diffusion.sweeps import _one_thread
+
+    with _one_thread():
+        t_loop, one = _median_time(loop, repeats)
+        t_batch, many = _median_time(batched, repeats)
+    gap = max(
+        float((p - q).abs().max())
+        for a, b in zip(one, many, strict=True)
+        for p, q in zip(a.net.parameters(), b.net.parameters(), strict=True)
+    )
+    return t_loop, t_batch, gap
+
+
 def run_bench(config: BenchConfig | None = None, *, echo=print) -> dict[str, float]:
     """Run both benchmarks, print a report through ``echo`` and return the measured numbers."""
     cfg = config or BenchConfig()
@@ -90,17 +110,38 @@ def run_bench(config: BenchConfig | None = None, *, echo=print) -> dict[str, flo
             [torch.Generator().manual_seed(b) for b in range(cfg.models)],
         )
 
-    t_loop, one = _median_time(loop, cfg.repeats)
-    t_batch, many = _median_time(batched, cfg.repeats)
-    gap = max(
-        float((p - q).abs().max())
-        for a, b in zip(one, many, strict=True)
-        for p, q in zip(a.net.parameters(), b.net.parameters(), strict=True)
-    )
+    t_loop, t_batch, gap = _compare(loop, batched, cfg.repeats)
     echo(
-        f"batched training: {cfg.models} MLPScore({cfg.width}, {cfg.depth}) x {cfg.steps} steps; "
+        f"batched training (1 thread): {cfg.models} MLPScore({cfg.width}, {cfg.depth}) x "
+        f"{cfg.steps} steps; "
         f"loop {t_loop:.2f} s, batched {t_batch:.2f} s (medians of {cfg.repeats}); "
         f"speed-up {t_loop / t_batch:.2f}x (target >= 3x); largest parameter gap {gap:.1e}"
+    )
+
+    policy_options = dict(width=cfg.width, depth=cfg.depth, steps=cfg.steps)
+    policy_options.update(batch_size=cfg.batch_size, obs_horizon=2, pred_horizon=8)
+    windows = []
+    for _ in range(cfg.models):
+        obs = torch.randn(cfg.pairs, 2, 6, generator=g)
+        windows.append(
+            (obs, torch.tanh(obs[:, -1:, :2] + torch.randn(cfg.pairs, 8, 2, generator=g)), None)
+        )
+    t_ploop, t_pbatch, pgap = _compare(
+        lambda: [
+            DiffusionPolicy(**policy_options).fit(o, a, generator=torch.Generator().manual_seed(b))
+            for b, (o, a, _) in enumerate(windows)
+        ],
+        lambda: fit_policies(
+            [DiffusionPolicy(**policy_options) for _ in windows],
+            windows,
+            [torch.Generator().manual_seed(b) for b in range(cfg.models)],
+        ),
+        cfg.repeats,
+    )
+    echo(
+        f"batched training (1 thread): {cfg.models} DiffusionPolicy({cfg.width}, {cfg.depth}) x "
+        f"{cfg.steps} steps; loop {t_ploop:.2f} s, batched {t_pbatch:.2f} s; "
+        f"speed-up {t_ploop / t_pbatch:.2f}x (target >= 3x); largest parameter gap {pgap:.1e}"
     )
 
     c, x = fam.sample(0, cfg.rf_pairs, g)
@@ -123,6 +164,10 @@ def run_bench(config: BenchConfig | None = None, *, echo=print) -> dict[str, flo
         "batched_seconds": t_batch,
         "batched_speedup": t_loop / t_batch,
         "batched_max_gap": gap,
+        "policy_loop_seconds": t_ploop,
+        "policy_batched_seconds": t_pbatch,
+        "policy_batched_speedup": t_ploop / t_pbatch,
+        "policy_batched_max_gap": pgap,
         "rf_seconds": t_rf,
         "rf_gflops": rf_rate,
         "matmul_gflops": mm_rate,

@@ -52,7 +52,7 @@ __all__ = [
 METHODS = ("two_stage", "labeled_only", "oracle")
 # Part of every results-cache key: bump it with any change that alters computed numbers
 # (estimators, samplers, seeding), so cached tables from older code are never reused.
-NUMERICS_VERSION = 1
+NUMERICS_VERSION = 2  # 2: neural fits run as stacked networks (nets.StackedMLPs)
 # kind -> (class, name of the constructor argument that the capacity grid sets, or None)
 MODEL_KINDS = {
     "linear": (LinearGaussianScore, None),

@@ -1,16 +1,25 @@
 """Building blocks shared by the neural models: the MLP body, the sinusoidal time embedding,
-the learning-rate schedule and the EMA warm-up (used by ``scores.mlp`` and ``policy``)."""
+the learning-rate schedule, the EMA warm-up and the stacked trainer that fits many MLPs at once
+(used by ``scores.mlp`` and ``policy``)."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
 
-from mol_diffusion._validation import check_positive_float, check_positive_int
+from mol_diffusion._validation import DivergenceError, check_positive_float, check_positive_int
 
-__all__ = ["MLP", "check_training_options", "cosine_lr", "ema_warmup", "time_embedding"]
+__all__ = [
+    "MLP",
+    "StackedMLPs",
+    "check_training_options",
+    "cosine_lr",
+    "ema_warmup",
+    "time_embedding",
+]
 
 
 def time_embedding(t: torch.Tensor, size: int) -> torch.Tensor:
@@ -66,3 +75,101 @@ class MLP(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.body(z)
+
+
+class StackedMLPs:
+    """B MLPs of one architecture as stacked parameters, trained together by batched products.
+
+    Layer l holds weight (B, in_l, out_l) and bias (B, out_l); ``forward`` maps (B, rows, in)
+    to (B, rows, out) with one ``baddbmm`` per layer, so B small fits cost about as many
+    operator calls as one. Adam and the EMA act elementwise and the models share no parameter,
+    so model b follows the trajectory it would have alone; the models' own ``fit`` trains a
+    stack of one, so batched and single fits agree bit for bit (``tests/test_batched.py``).
+
+    Args:
+        mlps: B ``MLP`` instances with identical layer shapes, already initialised (their
+            parameters are copied; ``train`` writes the result back into them).
+    """
+
+    def __init__(self, mlps: Sequence[MLP]):
+        self.mlps = list(mlps)
+        if not self.mlps:
+            raise ValueError("mlps must hold at least one MLP")
+        self.linears = [[m for m in mlp.body if isinstance(m, nn.Linear)] for mlp in self.mlps]
+        shapes = {tuple(tuple(m.weight.shape) for m in ls) for ls in self.linears}
+        if len(shapes) != 1:
+            raise ValueError(f"every MLP must have the same layer shapes, got {sorted(shapes)}")
+        self.params: list[torch.Tensor] = []
+        for layer in range(len(self.linears[0])):
+            weight = torch.stack([ls[layer].weight.detach().T for ls in self.linears])
+            bias = torch.stack([ls[layer].bias.detach() for ls in self.linears])
+            self.params += [weight.requires_grad_(), bias.requires_grad_()]
+
+    def __len__(self) -> int:
+        return len(self.mlps)
+
+    @staticmethod
+    def forward(z: torch.Tensor, params: Sequence[torch.Tensor]) -> torch.Tensor:
+        """(B, rows, in) -> (B, rows, out) through the stacked layers ``params``."""
+        h = z
+        for layer in range(0, len(params), 2):
+            h = torch.baddbmm(params[layer + 1][:, None, :], h, params[layer])
+            if layer + 2 < len(params):
+                h = nn.functional.silu(h)
+        return h
+
+    def train(
+        self,
+        losses: Callable[[int, Callable[[torch.Tensor], torch.Tensor]], torch.Tensor],
+        *,
+        steps: int,
+        lr: float,
+        ema_decay: float | None,
+        run_names: Sequence[str],
+    ) -> torch.Tensor:
+        """Adam with the cosine schedule and the EMA of the single fits, on all B models at once.
+
+        Args:
+            losses: ``(step, forward) -> (B,)`` each model's minibatch loss at ``step``, where
+                ``forward`` maps (B, rows, in) inputs through the current parameters; it must
+                draw each model's minibatch from that model's generator in the single fit's
+                order.
+            steps, lr, ema_decay: as in the models' configs.
+            run_names: one name per model, for the ``DivergenceError`` of a model whose loss
+                stops being finite.
+        Returns:
+            the last step's losses (B,). The trained weights (the EMA when ``ema_decay`` is
+            set) are written back into the MLPs.
+        """
+        if len(run_names) != len(self):
+            raise ValueError(f"run_names must hold {len(self)} names, got {len(run_names)}")
+        params = self.params
+        ema = [p.detach().clone() for p in params] if ema_decay is not None else None
+        opt = torch.optim.Adam(params, lr=lr)
+        value = torch.full((len(self),), float("nan"))
+        for step in range(steps):
+            for group in opt.param_groups:
+                group["lr"] = cosine_lr(lr, step, steps)
+            value = losses(step, lambda z: self.forward(z, params))
+            bad = ~torch.isfinite(value.detach())
+            if bad.any():
+                b = int(bad.nonzero()[0])
+                raise DivergenceError(
+                    f"{run_names[b]}: training loss became {float(value[b].detach())} "
+                    f"at step {step}"
+                )
+            opt.zero_grad(set_to_none=True)
+            value.sum().backward()  # no shared parameters: each model gets its own gradient
+            opt.step()
+            if ema is not None:
+                decay = ema_warmup(ema_decay, step)
+                with torch.no_grad():
+                    for p_ema, p in zip(ema, params, strict=True):
+                        p_ema.lerp_(p, 1 - decay)
+        final = ema if ema is not None else [p.detach() for p in params]
+        with torch.no_grad():
+            for b, linears in enumerate(self.linears):
+                for layer, linear in enumerate(linears):
+                    linear.weight.copy_(final[2 * layer][b].T)
+                    linear.bias.copy_(final[2 * layer + 1][b])
+        return value.detach()

@@ -12,6 +12,10 @@ runs each cell independently and returns one row per fitted generalist. Reproduc
   the pseudo-labels) is shared by all generalist capacities, so comparisons across methods and
   across capacities are paired. The risk is evaluated on one set of draws per experiment.
 - Each cell runs with one torch thread, so floating-point reductions are the same everywhere.
+- Batching: with a neural (``mlp``) generalist, the cells of one grid point that differ only by
+  replicate run as one task and their generalists are fitted as one stacked network
+  (``two_stage.fit_generalists``). A single fit is a stack of one, so a cell's row is the same
+  bit for bit whether it ran alone, in a batch, or in a batch cut short by an interruption.
 
 Resumable runs: with a ``cache_dir`` (``load_or_run`` uses ``cell_cache_dir``), every finished
 cell's row is written at once to its own JSON file, atomically (a temporary file renamed into
@@ -37,7 +41,7 @@ import multiprocessing
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +55,13 @@ from mol_diffusion import paths
 from mol_diffusion.config import ExperimentConfig, load_experiment
 from mol_diffusion.metrics import RiskDraws, excess_risk, make_risk_draws, restoration_score
 from mol_diffusion.tasks import GaussianTaskFamily, RestorationTasks
-from mol_diffusion.two_stage import FitResult, labeled_only, oracle, two_stage
+from mol_diffusion.two_stage import (
+    FitResult,
+    GeneralistProblem,
+    fit_generalists,
+    supervised_problem,
+    two_stage_problem,
+)
 
 __all__ = [
     "TIMING_COLUMNS",
@@ -59,11 +69,13 @@ __all__ = [
     "cell_cache_dir",
     "cells",
     "fit_cell",
+    "fit_cells",
     "load_or_run",
     "restoration_test_sets",
     "results_path",
     "risk_draws",
     "run_cell",
+    "run_cells",
     "run_experiment",
     "run_sweep",
 ]
@@ -154,31 +166,26 @@ def restoration_test_sets(config: ExperimentConfig, family: RestorationTasks) ->
     ]
 
 
-def fit_cell(config: ExperimentConfig, cell: Cell, family=None) -> FitResult:
-    """Fit one cell's generalist (and, for two-stage, its specialists) exactly as the sweep
-    does; ``family`` defaults to ``config.family.build()``."""
-    family = config.family.build() if family is None else family
-    labeled_pool, unlabeled_pool = _replicate_data(config, family, cell.replicate)
+def _problem(config: ExperimentConfig, cell: Cell, family, pools) -> GeneralistProblem:
+    """One cell's generalist training pairs (for two-stage, its specialists and pseudo-labels)."""
+    labeled_pool, unlabeled_pool = pools
     weights = config.weights[cell.weights_index]
-    capacity = _capacity(config, cell)
-    generalist = lambda: config.generalist.build(capacity)  # noqa: E731
     generator = _generator(
         config, _FIT, cell.replicate, cell.m, cell.capacity_index, cell.weights_index
     )
     run_name = f"{config.name}/{cell.label}"
     unlabeled = [(c[: cell.m], x[: cell.m]) for c, x in unlabeled_pool]
     if cell.method == "oracle":
-        return oracle(
-            unlabeled, weights, generalist=generalist, generator=generator, run_name=run_name
+        return supervised_problem(
+            "oracle", unlabeled, weights, generator=generator, run_name=run_name
         )
     labeled = [(c[: cell.n], x[: cell.n]) for c, x in labeled_pool]
     if cell.method == "two_stage":
-        return two_stage(
+        return two_stage_problem(
             labeled,
             [c for c, _ in unlabeled],
             weights,
             specialist=config.specialist.build,
-            generalist=generalist,
             generator=generator,
             pseudo_labels=config.pseudo_labels.build(),
             specialist_generator=_generator(
@@ -186,9 +193,31 @@ def fit_cell(config: ExperimentConfig, cell: Cell, family=None) -> FitResult:
             ),
             run_name=run_name,
         )
-    return labeled_only(
-        labeled, weights, generalist=generalist, generator=generator, run_name=run_name
+    return supervised_problem(
+        "labeled_only", labeled, weights, generator=generator, run_name=run_name
     )
+
+
+def fit_cells(config: ExperimentConfig, cells_: Sequence[Cell], family=None) -> list[FitResult]:
+    """Fit the generalists of several cells of one capacity exactly as the sweep does (neural
+    generalists as one stacked network, bit-for-bit the one-at-a-time fits); ``family``
+    defaults to ``config.family.build()``."""
+    cells_ = list(cells_)
+    if not cells_ or len({cell.capacity_index for cell in cells_}) != 1:
+        raise ValueError("cells must be a non-empty sequence of cells of one capacity")
+    family = config.family.build() if family is None else family
+    pools = {}
+    for rep in sorted({cell.replicate for cell in cells_}):
+        pools[rep] = _replicate_data(config, family, rep)
+    problems = [_problem(config, cell, family, pools[cell.replicate]) for cell in cells_]
+    capacity = _capacity(config, cells_[0])
+    return fit_generalists(problems, lambda: config.generalist.build(capacity))
+
+
+def fit_cell(config: ExperimentConfig, cell: Cell, family=None) -> FitResult:
+    """Fit one cell's generalist (and, for two-stage, its specialists) exactly as the sweep
+    does; ``family`` defaults to ``config.family.build()``."""
+    return fit_cells(config, [cell], family)[0]
 
 
 def _restoration_columns(config, family, weights, result: FitResult) -> dict:
@@ -216,26 +245,40 @@ def _restoration_columns(config, family, weights, result: FitResult) -> dict:
     return row
 
 
-def run_cell(config: ExperimentConfig, cell: Cell) -> dict:
-    """Fit one cell's generalist and score it (exact excess risk, or PSNR for restoration);
-    returns one table row."""
+def run_cells(config: ExperimentConfig, cells_: Sequence[Cell]) -> list[dict]:
+    """Fit the generalists of several cells of one capacity together (``fit_cells``) and score
+    each (exact excess risk, or PSNR for restoration); returns one table row per cell, the
+    rows ``run_cell`` gives one at a time."""
     with _one_thread():
         family = config.family.build()
-        weights = config.weights[cell.weights_index]
-        capacity = _capacity(config, cell)
-        result = fit_cell(config, cell, family)
-        if isinstance(family, RestorationTasks):
-            scores = _restoration_columns(config, family, weights, result)
-        else:
-            risk = excess_risk(result.generalist, family, weights, draws=risk_draws(config, family))
-            scores = {"risk": risk.scalarized, "risk_se": risk.scalarized_se}
-            scores.update({f"risk_task{k}": v for k, v in enumerate(risk.per_task)})
+        results = fit_cells(config, cells_, family)
+        rows = []
+        for cell, result in zip(cells_, results, strict=True):
+            weights = config.weights[cell.weights_index]
+            if isinstance(family, RestorationTasks):
+                scores = _restoration_columns(config, family, weights, result)
+            else:
+                draws = risk_draws(config, family)
+                risk = excess_risk(result.generalist, family, weights, draws=draws)
+                scores = {"risk": risk.scalarized, "risk_se": risk.scalarized_se}
+                scores.update({f"risk_task{k}": v for k, v in enumerate(risk.per_task)})
+            rows.append(_row(config, cell, result, scores))
+    return rows
+
+
+def run_cell(config: ExperimentConfig, cell: Cell) -> dict:
+    """Fit one cell's generalist and score it; returns one table row."""
+    return run_cells(config, [cell])[0]
+
+
+def _row(config: ExperimentConfig, cell: Cell, result: FitResult, scores: dict) -> dict:
+    weights = config.weights[cell.weights_index]
     row = {
         "experiment": config.name,
         "method": cell.method,
         "n": cell.n,
         "m": cell.m,
-        "capacity": capacity,
+        "capacity": _capacity(config, cell),
         "num_params": result.generalist.num_params,
         "weights_index": cell.weights_index,
         "weights": ",".join(f"{w:.6g}" for w in weights),
@@ -288,17 +331,35 @@ def _write_cell(path: Path, row: dict) -> None:
     os.replace(tmp, path)  # readers see the old state or the whole row, never a part
 
 
-def _plan(config) -> tuple[list, Callable]:
-    """The grid and the cell runner of an experiment (Gaussian / restoration, or policy)."""
+def _plan(config) -> tuple[list, Callable, Callable]:
+    """An experiment's grid, its runner ``(config, cells) -> one result per cell`` and its batch
+    key ``cell -> key``: cells with one key (not None) may run as one task."""
     from mol_diffusion.policy.experiment import (
         PolicyExperimentConfig,
         policy_cells,
-        run_policy_cell,
+        run_policy_cells,
     )
 
     if isinstance(config, PolicyExperimentConfig):
-        return policy_cells(config), run_policy_cell
-    return cells(config), run_cell
+        return policy_cells(config), run_policy_cells, lambda cell: None
+    if config.generalist.kind == "mlp":  # every replicate of a grid point in one stacked fit
+        return (
+            cells(config),
+            run_cells,
+            lambda c: (c.method, c.n, c.m, c.capacity_index, c.weights_index),
+        )
+    return cells(config), run_cells, lambda cell: None
+
+
+def _tasks(todo: list[int], grid: list, key: Callable, batch: bool) -> list[list[int]]:
+    """Group the indices of cells still to run into tasks, in canonical order."""
+    if not batch:
+        return [[i] for i in todo]
+    groups: dict = {}
+    for i in todo:
+        k = key(grid[i])
+        groups.setdefault(("cell", i) if k is None else ("key", k), []).append(i)
+    return list(groups.values())
 
 
 def _complete(row) -> bool:
@@ -314,6 +375,7 @@ def run_sweep(
     workers: int | None = None,
     progress: bool = True,
     cache_dir=None,
+    batch: bool = True,
 ) -> pd.DataFrame:
     """Run every cell of ``config`` and return the tidy results table (canonical row order).
 
@@ -327,8 +389,12 @@ def run_sweep(
         progress: show a progress bar (cells done, elapsed, time left) on stderr.
         cache_dir: if given, reuse the rows of cells finished earlier under it and store each
             new row there as soon as its cell finishes (see the module docstring).
+        batch: run the cells of one grid point that differ only by replicate as one task, their
+            neural generalists fitted as one stacked network (bit-for-bit the single fits, so
+            the table is the same either way). ``False`` gives one task per cell: more tasks
+            for executors with many workers.
     """
-    grid, runner = _plan(config)
+    grid, runner, key = _plan(config)
     rows: dict[int, dict | list[dict]] = {}
     cell_files = [None] * len(grid)
     if cache_dir is not None:
@@ -337,7 +403,6 @@ def run_sweep(
             row = _read_cell(path)
             if row is not None:
                 rows[i] = row
-    todo = [i for i in range(len(grid)) if i not in rows]
     bar = tqdm(
         total=len(grid),
         initial=len(rows),
@@ -353,17 +418,20 @@ def run_sweep(
             _write_cell(cell_files[i], row)
         bar.update()
 
+    tasks = _tasks([i for i in range(len(grid)) if i not in rows], grid, key, batch)
     try:
         if executor is None and workers == 1:
-            for i in todo:
-                finished(i, runner(config, grid[i]))
-        elif todo:
+            for task in tasks:
+                for i, row in zip(task, runner(config, [grid[i] for i in task]), strict=True):
+                    finished(i, row)
+        elif tasks:
             owned = executor is None
             pool = default_executor(workers) if owned else executor
             try:
-                futures = {pool.submit(runner, config, grid[i]): i for i in todo}
+                futures = {pool.submit(runner, config, [grid[i] for i in t]): t for t in tasks}
                 for future in as_completed(futures):
-                    finished(futures[future], future.result())
+                    for i, row in zip(futures[future], future.result(), strict=True):
+                        finished(i, row)
             finally:
                 if owned:
                     pool.shutdown(cancel_futures=True)

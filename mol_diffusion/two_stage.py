@@ -12,6 +12,11 @@ m unlabeled conditions per task (``unlabeled[k]``), weights lambda (``weights``)
 - ``labeled_only``: the same generalist class on the n pairs per task (weights lambda_k / n_k).
 - ``oracle``: the generalist on m *true* pairs per task: what the class achieves with m labels.
 
+Each method is split in two: ``two_stage_problem`` / ``supervised_problem`` build the
+generalist's pooled, weighted training pairs (a ``GeneralistProblem``), and
+``fit_generalists`` fits one generalist per problem, many at once when they are ``MLPScore``
+models of one config (how a sweep fits all replicates of a grid point together).
+
 Randomness: every function draws child seeds from ``generator`` in a fixed order, the
 generalist's seed first. Passing identically seeded generators to the three methods therefore
 gives the generalists the same random features, initialisation and DSM draws (common random
@@ -42,9 +47,13 @@ __all__ = [
     "DiffusionPseudoLabels",
     "ExactPseudoLabels",
     "FitResult",
+    "GeneralistProblem",
+    "fit_generalists",
     "labeled_only",
     "oracle",
+    "supervised_problem",
     "two_stage",
+    "two_stage_problem",
 ]
 
 Pairs = tuple[torch.Tensor, torch.Tensor]
@@ -131,10 +140,117 @@ def _pool(pairs: Sequence[Pairs], w: torch.Tensor):
     return c, x, weights
 
 
-def _fit_generalist(factory: ModelFactory, pairs, w, generator, run_name) -> tuple[ScoreModel, int]:
-    c, x, weights = _pool(pairs, w)
-    model = factory().fit(c, x, weights=weights, generator=generator, run_name=run_name)
-    return model, c.shape[0]
+@dataclass(frozen=True)
+class GeneralistProblem:
+    """What one method hands to the generalist fit: pooled pairs, their weights and a seed.
+
+    Attributes:
+        method: ``"two_stage"``, ``"labeled_only"`` or ``"oracle"``.
+        c, x, weights: the pooled training pairs (N, cond_dim), (N, dim) and per-pair weights
+            lambda_k / n_k (or / m_k).
+        generator: the generalist's own generator.
+        specialists: the fitted specialists (two_stage only), else empty.
+        run_name: names the generalist's fit in error messages.
+        seconds: wall time spent preparing the pairs (specialists and pseudo-labels).
+    """
+
+    method: str
+    c: torch.Tensor
+    x: torch.Tensor
+    weights: torch.Tensor
+    generator: torch.Generator
+    specialists: tuple[ScoreModel, ...]
+    run_name: str
+    seconds: float
+
+
+def fit_generalists(problems: Sequence[GeneralistProblem], generalist: ModelFactory):
+    """Fit one generalist per problem; ``MLPScore`` generalists of one config are fitted as one
+    stacked network (``scores.mlp.fit_batched``, bit-for-bit the single fits), others one at a
+    time. Returns one ``FitResult`` per problem; a batch's fit time is shared equally."""
+    from mol_diffusion.scores.mlp import MLPScore, fit_batched
+
+    problems = list(problems)
+    models = [generalist() for _ in problems]
+    start = time.perf_counter()
+    batchable = len(models) > 1 and all(isinstance(m, MLPScore) for m in models)
+    if batchable and all(m.config == models[0].config for m in models):
+        fit_batched(
+            models,
+            [(p.c, p.x, p.weights) for p in problems],
+            [p.generator for p in problems],
+            run_names=[p.run_name for p in problems],
+        )
+    else:
+        for model, p in zip(models, problems, strict=True):
+            model.fit(p.c, p.x, weights=p.weights, generator=p.generator, run_name=p.run_name)
+    share = (time.perf_counter() - start) / len(problems)
+    return [
+        FitResult(p.method, model, p.specialists, p.c.shape[0], p.seconds + share)
+        for model, p in zip(models, problems, strict=True)
+    ]
+
+
+def two_stage_problem(
+    labeled: Sequence[Pairs],
+    unlabeled: Sequence[torch.Tensor],
+    weights,
+    *,
+    specialist: ModelFactory,
+    generator: torch.Generator,
+    pseudo_labels: Callable = DiffusionPseudoLabels(),
+    specialist_generator: torch.Generator | None = None,
+    run_name: str = "two_stage",
+) -> GeneralistProblem:
+    """Stages (1) and (2) of ``two_stage``: specialists and pseudo-pairs, ready for the fit."""
+    start = time.perf_counter()
+    pairs, w = _check_tasks(labeled, weights, "labeled")
+    if len(unlabeled) != len(pairs):
+        raise ValueError(
+            f"unlabeled must hold one tensor per task ({len(pairs)}), got {len(unlabeled)}"
+        )
+    cond_dim = pairs[0][0].shape[1]
+    gen_generalist = _child(check_generator(generator))
+    source = generator
+    if specialist_generator is not None:
+        source = check_generator(specialist_generator, "specialist_generator")
+    gen_specialists, gen_labels = _child(source), _child(source)
+    specialists = tuple(
+        specialist().fit(c, x, generator=gen_specialists, run_name=f"{run_name}/specialist{k}")
+        for k, (c, x) in enumerate(pairs)
+    )
+    pseudo = []
+    for k, (model, c_u) in enumerate(zip(specialists, unlabeled, strict=True)):
+        c_u = check_matrix(c_u, f"unlabeled[{k}]", cols=cond_dim)
+        pseudo.append((c_u, pseudo_labels(model, c_u, gen_labels)))
+    c, x, pair_weights = _pool(pseudo, w)
+    return GeneralistProblem(
+        "two_stage",
+        c,
+        x,
+        pair_weights,
+        gen_generalist,
+        specialists,
+        f"{run_name}/generalist",
+        time.perf_counter() - start,
+    )
+
+
+def supervised_problem(
+    method: str, pairs: Sequence[Pairs], weights, *, generator, run_name: str
+) -> GeneralistProblem:
+    """The pooled pairs of ``labeled_only`` (method ``"labeled_only"``, the n labeled pairs per
+    task) or ``oracle`` (method ``"oracle"``, m true pairs per task)."""
+    names = {"labeled_only": "labeled", "oracle": "true_pairs"}
+    if method not in names:
+        raise ValueError(f"method must be one of {sorted(names)}, got {method!r}")
+    start = time.perf_counter()
+    pairs, w = _check_tasks(pairs, weights, names[method])
+    gen = _child(check_generator(generator))
+    c, x, pair_weights = _pool(pairs, w)
+    return GeneralistProblem(
+        method, c, x, pair_weights, gen, (), f"{run_name}/generalist", time.perf_counter() - start
+    )
 
 
 def two_stage(
@@ -163,40 +279,17 @@ def two_stage(
             ``generator``).
         run_name: names the run in error messages.
     """
-    start = time.perf_counter()
-    pairs, w = _check_tasks(labeled, weights, "labeled")
-    if len(unlabeled) != len(pairs):
-        raise ValueError(
-            f"unlabeled must hold one tensor per task ({len(pairs)}), got {len(unlabeled)}"
-        )
-    cond_dim = pairs[0][0].shape[1]
-    gen_generalist = _child(check_generator(generator))
-    source = generator
-    if specialist_generator is not None:
-        source = check_generator(specialist_generator, "specialist_generator")
-    gen_specialists, gen_labels = _child(source), _child(source)
-    specialists = tuple(
-        specialist().fit(c, x, generator=gen_specialists, run_name=f"{run_name}/specialist{k}")
-        for k, (c, x) in enumerate(pairs)
+    problem = two_stage_problem(
+        labeled,
+        unlabeled,
+        weights,
+        specialist=specialist,
+        generator=generator,
+        pseudo_labels=pseudo_labels,
+        specialist_generator=specialist_generator,
+        run_name=run_name,
     )
-    pseudo = []
-    for k, (model, c_u) in enumerate(zip(specialists, unlabeled, strict=True)):
-        c_u = check_matrix(c_u, f"unlabeled[{k}]", cols=cond_dim)
-        pseudo.append((c_u, pseudo_labels(model, c_u, gen_labels)))
-    model, num = _fit_generalist(generalist, pseudo, w, gen_generalist, f"{run_name}/generalist")
-    return FitResult("two_stage", model, specialists, num, time.perf_counter() - start)
-
-
-def _supervised(
-    method: str, pairs, name: str, weights, generalist, generator, run_name
-) -> FitResult:
-    """The generalist fitted directly on given pairs (no specialists)."""
-    start = time.perf_counter()
-    pairs, w = _check_tasks(pairs, weights, name)
-    model, num = _fit_generalist(
-        generalist, pairs, w, _child(check_generator(generator)), f"{run_name}/generalist"
-    )
-    return FitResult(method, model, (), num, time.perf_counter() - start)
+    return fit_generalists([problem], generalist)[0]
 
 
 def labeled_only(
@@ -208,7 +301,10 @@ def labeled_only(
     run_name: str = "labeled_only",
 ) -> FitResult:
     """The generalist fitted directly on the n pairs per task (the supervised baseline)."""
-    return _supervised("labeled_only", labeled, "labeled", weights, generalist, generator, run_name)
+    problem = supervised_problem(
+        "labeled_only", labeled, weights, generator=generator, run_name=run_name
+    )
+    return fit_generalists([problem], generalist)[0]
 
 
 def oracle(
@@ -220,4 +316,7 @@ def oracle(
     run_name: str = "oracle",
 ) -> FitResult:
     """The generalist fitted on m true pairs per task: what the class can do with m labels."""
-    return _supervised("oracle", true_pairs, "true_pairs", weights, generalist, generator, run_name)
+    problem = supervised_problem(
+        "oracle", true_pairs, weights, generator=generator, run_name=run_name
+    )
+    return fit_generalists([problem], generalist)[0]

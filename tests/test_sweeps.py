@@ -2,6 +2,7 @@
 
 import pandas as pd
 import pytest
+import torch
 
 from mol_diffusion.config import load_experiment
 from mol_diffusion.sweeps import TIMING_COLUMNS, Cell, cells, load_or_run, run_cell, run_sweep
@@ -96,6 +97,34 @@ def test_same_seed_same_table_with_one_and_two_workers_and_cache(tmp_path):
     changed = load_experiment(write(tmp_path, BASE.replace("seed = 1", "seed = 2")))
     rerun = load_or_run(changed, workers=1, progress=False, results_dir=tmp_path)
     assert not rerun.risk.equals(first.risk)
+
+
+NEURAL = BASE.replace(
+    'kind = "random_features"\ncapacities = [4, 8]',
+    'kind = "mlp"\ncapacities = [8, 16]\ndepth = 1\nsteps = 30\nbatch_size = 32',
+)
+
+
+def test_batched_sweep_is_bit_for_bit_the_cell_by_cell_sweep(tmp_path):
+    from mol_diffusion.sweeps import fit_cell, fit_cells
+
+    config = load_experiment(write(tmp_path, NEURAL))
+    assert config.generalist.kind == "mlp"
+    batched = run_sweep(config, workers=1, progress=False)
+    keep = [c for c in batched.columns if c not in TIMING_COLUMNS]
+    single = run_sweep(config, workers=1, progress=False, batch=False)
+    pd.testing.assert_frame_equal(batched[keep], single[keep])
+    two = run_sweep(config, workers=2, progress=False)
+    pd.testing.assert_frame_equal(batched[keep], two[keep])
+    # the generalists of both replicates, fitted together, are the ones fitted alone
+    pair = [Cell("two_stage", 8, 64, 1, 0, rep) for rep in (0, 1)]
+    together = fit_cells(config, pair)
+    for cell, fit in zip(pair, together, strict=True):
+        alone = fit_cell(config, cell).generalist
+        for p, q in zip(alone.net.parameters(), fit.generalist.net.parameters(), strict=True):
+            assert torch.equal(p, q)
+    with pytest.raises(ValueError, match="one capacity"):
+        fit_cells(config, [pair[0], Cell("two_stage", 8, 64, 0, 0, 1)])
 
 
 RESTORATION = """
@@ -195,9 +224,9 @@ def test_a_killed_sweep_resumes_with_only_the_missing_cells(tmp_path, monkeypatc
     torn = sorted(cache.glob("*.json"))[-1]
     torn.write_text(torn.read_text()[:25])
     computed = []
-    real_run_cell = sweeps.run_cell
+    real_run_cells = sweeps.run_cells
     monkeypatch.setattr(
-        sweeps, "run_cell", lambda c, cell: computed.append(cell) or real_run_cell(c, cell)
+        sweeps, "run_cells", lambda c, some: computed.extend(some) or real_run_cells(c, some)
     )
     resumed = load_or_run(config, workers=1, progress=False, results_dir=results)
     assert len(computed) == total - len(done) + 1  # the missing cells and the torn one

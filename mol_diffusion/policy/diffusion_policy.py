@@ -23,8 +23,8 @@ the T training steps with the predicted chunk clipped to [-1, 1]; every draw com
 
 from __future__ import annotations
 
-import copy
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -33,16 +33,20 @@ import torch
 from torch import nn
 
 from mol_diffusion._validation import (
-    DivergenceError,
     NotFittedError,
     check_generator,
     check_positive_int,
 )
-from mol_diffusion.nets import MLP, check_training_options, cosine_lr, ema_warmup, time_embedding
+from mol_diffusion.nets import (
+    MLP,
+    StackedMLPs,
+    check_training_options,
+    time_embedding,
+)
 from mol_diffusion.objectives import eps_loss
 from mol_diffusion.schedules import DDIMScheduler, DDPMScheduler
 
-__all__ = ["DiffusionPolicy", "DiffusionPolicyConfig", "RangeNormalizer"]
+__all__ = ["DiffusionPolicy", "DiffusionPolicyConfig", "RangeNormalizer", "fit_batched"]
 
 INFERENCE = ("ddpm", "ddim")
 PREDICTIONS = ("sample", "epsilon")
@@ -209,6 +213,42 @@ class DiffusionPolicy:
             clip_sample=True,
         )
 
+    def _check_windows(self, obs, actions, weights, name: str = ""):
+        """Validated (obs (N, To, O), actions (N, Tp, A), weights (N,) with mean 1), float32."""
+        cfg = self.config
+        obs = self._check_obs(obs, f"{name}obs")
+        actions = torch.as_tensor(np.asarray(actions), dtype=torch.float32)
+        if actions.dim() != 3 or actions.shape[:2] != (obs.shape[0], cfg.pred_horizon):
+            raise ValueError(
+                f"{name}actions must have shape (N={obs.shape[0]}, Tp={cfg.pred_horizon}, A), "
+                f"got {tuple(actions.shape)}"
+            )
+        if not torch.isfinite(actions).all():
+            raise ValueError(f"{name}actions must be finite")
+        n = obs.shape[0]
+        if weights is None:
+            return obs, actions, torch.ones(n)
+        w = torch.as_tensor(np.asarray(weights), dtype=torch.float32)
+        if w.shape != (n,) or not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ValueError(
+                f"{name}weights must be {n} finite numbers >= 0 with a positive sum, "
+                f"got shape {tuple(w.shape)}"
+            )
+        return obs, actions, w / w.mean()
+
+    def _init(self, obs, actions, generator):
+        """A fresh denoiser initialised from ``generator`` (its first draws), its normalizers
+        fitted to the windows, and the normalized windows (N, To O) and (N, Tp A)."""
+        n = obs.shape[0]
+        with torch.random.fork_rng(devices=[]):  # nn.Linear's own init must not touch it
+            net = _Denoiser(self.config, obs.shape[2], actions.shape[2])
+        net.mlp.reset_parameters(generator)
+        net.obs_normalizer.fit(obs.reshape(-1, obs.shape[2]))
+        net.action_normalizer.fit(actions.reshape(-1, actions.shape[2]))
+        z_obs = net.obs_normalizer.normalize(obs).reshape(n, -1)
+        z_act = net.action_normalizer.normalize(actions).reshape(n, -1)
+        return net, z_obs, z_act
+
     # ------------------------------------------------------------------ training
     def fit(
         self,
@@ -229,63 +269,8 @@ class DiffusionPolicy:
             generator: seeds the initialisation, minibatches, noise levels and noise.
             run_name: names the fit in a ``DivergenceError``.
         """
-        cfg = self.config
-        obs = self._check_obs(obs)
-        actions = torch.as_tensor(np.asarray(actions), dtype=torch.float32)
-        if actions.dim() != 3 or actions.shape[:2] != (obs.shape[0], cfg.pred_horizon):
-            raise ValueError(
-                f"actions must have shape (N={obs.shape[0]}, Tp={cfg.pred_horizon}, A), "
-                f"got {tuple(actions.shape)}"
-            )
-        if not torch.isfinite(actions).all():
-            raise ValueError("actions must be finite")
-        n = obs.shape[0]
-        if weights is None:
-            w = torch.ones(n)
-        else:
-            w = torch.as_tensor(np.asarray(weights), dtype=torch.float32)
-            if w.shape != (n,) or not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
-                raise ValueError(
-                    f"weights must be {n} finite numbers >= 0 with a positive sum, "
-                    f"got shape {tuple(w.shape)}"
-                )
-            w = w / w.mean()
-        generator = check_generator(generator)
-        started = time.perf_counter()
-        with torch.random.fork_rng(devices=[]):  # nn.Linear's own init must not touch it
-            net = _Denoiser(cfg, obs.shape[2], actions.shape[2])
-        net.mlp.reset_parameters(generator)
-        net.obs_normalizer.fit(obs.reshape(-1, obs.shape[2]))
-        net.action_normalizer.fit(actions.reshape(-1, actions.shape[2]))
-        z_obs = net.obs_normalizer.normalize(obs).reshape(n, -1)
-        z_act = net.action_normalizer.normalize(actions).reshape(n, -1)
-        ema = copy.deepcopy(net).requires_grad_(False) if cfg.ema_decay is not None else None
-        scheduler = self._scheduler("ddpm")
-        opt = torch.optim.Adam(net.mlp.parameters(), lr=cfg.lr)
-        for step in range(cfg.steps):
-            for group in opt.param_groups:
-                group["lr"] = cosine_lr(cfg.lr, step, cfg.steps)
-            idx = torch.randint(n, (cfg.batch_size,), generator=generator)
-            k = torch.randint(cfg.num_train_timesteps, (cfg.batch_size,), generator=generator)
-            eps = torch.randn(cfg.batch_size, z_act.shape[1], generator=generator)
-            noisy = scheduler.add_noise(z_act[idx], eps, k)
-            target = z_act[idx] if cfg.prediction == "sample" else eps
-            loss = (w[idx] * eps_loss(net(noisy, z_obs[idx], k), target)).mean()
-            if not torch.isfinite(loss):
-                raise DivergenceError(
-                    f"{run_name}: training loss became {float(loss.detach())} at step {step}"
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if ema is not None:
-                decay = ema_warmup(cfg.ema_decay, step)
-                with torch.no_grad():
-                    for p_ema, p in zip(ema.mlp.parameters(), net.mlp.parameters(), strict=True):
-                        p_ema.lerp_(p, 1 - decay)
-        self.net = (ema if ema is not None else net).requires_grad_(False).eval()
-        self.final_loss = float(loss.detach())
-        self.fit_seconds = time.perf_counter() - started
+        checked = self._check_windows(obs, actions, weights)
+        _fit_stacked([self], [checked], [check_generator(generator)], [run_name])
         return self
 
     # ------------------------------------------------------------------ inference
@@ -358,3 +343,97 @@ class DiffusionPolicy:
     @classmethod
     def load(cls, path) -> DiffusionPolicy:
         return cls.from_state_dict(torch.load(Path(path), weights_only=True))
+
+
+def fit_batched(
+    policies: Sequence[DiffusionPolicy],
+    data: Sequence[tuple],
+    generators: Sequence[torch.Generator],
+    *,
+    run_names: Sequence[str] | None = None,
+) -> list[DiffusionPolicy]:
+    """Fit several diffusion policies at once as one stacked network (batched matrix products).
+
+    Policy b is trained on its own windows with its own generator, drawing its initialisation,
+    minibatches, noise levels and noise in the same order as ``policies[b].fit``. Adam and the
+    EMA act elementwise, the policies share no parameter, and ``DiffusionPolicy.fit`` runs this
+    stacked fit with one policy, so the result is bit-for-bit the one-at-a-time fit (tested in
+    ``tests/test_batched.py``). Used for the K specialists of a cell.
+
+    Args:
+        policies: unfitted ``DiffusionPolicy`` instances with identical configs.
+        data: per policy, (obs (N_b, To, O), actions (N_b, Tp, A), weights (N_b,) or None);
+            O and A shared by all.
+        generators: one ``torch.Generator`` per policy.
+        run_names: names for error messages (default ``batch[b]``).
+    Returns:
+        the fitted policies (the same objects). Each one's ``fit_seconds`` is the batch's wall
+        time divided by the number of policies.
+    """
+    policies = list(policies)
+    if not policies or not all(isinstance(p, DiffusionPolicy) for p in policies):
+        raise ValueError("policies must be a non-empty sequence of DiffusionPolicy")
+    count = len(policies)
+    if len(data) != count or len(generators) != count:
+        raise ValueError(
+            f"data and generators must hold one entry per policy ({count}), got "
+            f"{len(data)} and {len(generators)}"
+        )
+    cfg = policies[0].config
+    if any(p.config != cfg for p in policies):
+        raise ValueError("policies must share one config to be fitted as a batch")
+    names = list(run_names) if run_names is not None else [f"batch[{b}]" for b in range(count)]
+    checked = []
+    for b, item in enumerate(data):
+        if not isinstance(item, tuple | list) or len(item) != 3:
+            raise ValueError(f"data[{b}] must be an (obs, actions, weights) triple")
+        checked.append(policies[b]._check_windows(*item, name=f"data[{b}]: "))
+        check_generator(generators[b], f"generators[{b}]")
+    dims = {(o.shape[2], a.shape[2]) for o, a, _ in checked}
+    if len(dims) != 1:
+        raise ValueError(f"every policy's windows must share (O, A), got {sorted(dims)}")
+    _fit_stacked(policies, checked, generators, names)
+    return policies
+
+
+def _fit_stacked(policies, checked, generators, names) -> None:
+    """Train ``policies`` (one config) on validated (obs, actions, weights) windows as one
+    stacked network; ``DiffusionPolicy.fit`` is the case of one policy, so single and batched
+    fits run the same operations per policy."""
+    cfg, count = policies[0].config, len(policies)
+    started = time.perf_counter()
+    prepared = [
+        p._init(o, a, g) for p, (o, a, _), g in zip(policies, checked, generators, strict=True)
+    ]
+    nets = [net for net, _, _ in prepared]
+    stacked = StackedMLPs([net.mlp for net in nets])
+    scheduler = policies[0]._scheduler("ddpm")
+    bs, steps_t, features = cfg.batch_size, cfg.num_train_timesteps, cfg.time_features
+
+    def losses(step, forward) -> torch.Tensor:
+        draws = []
+        for b, g in enumerate(generators):  # each policy's own draws, in fit's order
+            idx = torch.randint(prepared[b][2].shape[0], (bs,), generator=g)
+            k = torch.randint(steps_t, (bs,), generator=g)
+            draws.append((idx, k, torch.randn(bs, prepared[b][2].shape[1], generator=g)))
+        clean = torch.stack([prepared[b][2][d[0]] for b, d in enumerate(draws)])  # (B, bs, TpA)
+        obs = torch.stack([prepared[b][1][d[0]] for b, d in enumerate(draws)])  # (B, bs, ToO)
+        k = torch.stack([d[1] for d in draws]).reshape(-1)  # (B bs,)
+        eps = torch.stack([d[2] for d in draws])
+        chunk = clean.shape[2]
+        noisy = scheduler.add_noise(clean.reshape(-1, chunk), eps.reshape(-1, chunk), k)
+        emb = time_embedding(k.to(torch.float32) / steps_t, features)
+        z = torch.cat([noisy.reshape(count, bs, chunk), obs, emb.reshape(count, bs, -1)], dim=2)
+        target = clean if cfg.prediction == "sample" else eps
+        per_sample = eps_loss(forward(z).flatten(0, 1), target.flatten(0, 1)).reshape(count, bs)
+        scales = torch.stack([checked[b][2][d[0]] for b, d in enumerate(draws)])
+        return (scales * per_sample).mean(dim=1)
+
+    final = stacked.train(
+        losses, steps=cfg.steps, lr=cfg.lr, ema_decay=cfg.ema_decay, run_names=names
+    )
+    seconds = (time.perf_counter() - started) / count
+    for b, (policy, net) in enumerate(zip(policies, nets, strict=True)):
+        policy.net = net.requires_grad_(False).eval()
+        policy.final_loss = float(final[b])
+        policy.fit_seconds = seconds

@@ -19,6 +19,8 @@ on the executor or the order of cells.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
 import numpy as np
@@ -29,9 +31,10 @@ from mol_diffusion.policy.diffusion_policy import DiffusionPolicyConfig
 from mol_diffusion.policy.evaluation import evaluation_rows, latency_ms_per_action
 from mol_diffusion.policy.rollout import ExpertAgent, PolicyAgent, rollout
 from mol_diffusion.policy.two_stage import (
+    fit_pooled,
     fit_specialists,
-    labeled_only,
-    two_stage_offline,
+    labeled_only_windows,
+    offline_windows,
     two_stage_on_policy,
 )
 
@@ -43,6 +46,7 @@ __all__ = [
     "parse_policy_config",
     "policy_cells",
     "run_policy_cell",
+    "run_policy_cells",
 ]
 
 POLICY_METHODS = (
@@ -250,6 +254,11 @@ def run_policy_cell(config: PolicyExperimentConfig, cell: PolicyCell) -> list[di
         torch.set_num_threads(before)
 
 
+def run_policy_cells(config: PolicyExperimentConfig, cells: Sequence[PolicyCell]) -> list:
+    """``run_policy_cell`` for each cell (the sweep engine's runner interface)."""
+    return [run_policy_cell(config, cell) for cell in cells]
+
+
 def _run_cell(config: PolicyExperimentConfig, cell: PolicyCell) -> list[dict]:
     n, rep, k_envs = cell.n, cell.replicate, config.num_envs
     base = lambda k: rep * 10**4 + k * 10**3  # noqa: E731
@@ -262,29 +271,41 @@ def _run_cell(config: PolicyExperimentConfig, cell: PolicyCell) -> list[dict]:
         [_generator(config, _FIT, rep, n, 0, k) for k in range(k_envs)],
         run_name=f"{config.name}/{cell.label}/specialist",
     )
-    fits = {
-        "labeled_only": labeled_only(
-            demos, config.weights, config.generalist, _generator(config, _FIT, rep, n, 1)
-        ),
-        "two_stage_offline": two_stage_offline(
-            specialists,
-            offline,
-            config.weights,
-            config.generalist,
-            _generator(config, _FIT, rep, n, 2),
-        ),
-        "two_stage_on_policy": two_stage_on_policy(
-            specialists,
-            [o.select(np.arange(len(o)) < share) for o in offline],
-            config.weights,
-            config.generalist,
-            _generator(config, _FIT, rep, n, 3),
-            env_ids=config.env_ids,
-            rounds=config.rounds,
-            round_seeds=lambda r, k: 10**5 + base(k) + 100 * r + np.arange(share),
-            horizon=config.horizon,
-        ),
-    }
+    # labeled-only and offline two-stage share one config: fitted as one stacked network
+    gen_offline = _generator(config, _FIT, rep, n, 2)
+    started = time.perf_counter()
+    demo_windows = labeled_only_windows(demos, config.generalist)
+    middle = time.perf_counter()
+    pseudo_windows = offline_windows(specialists, offline, gen_offline)
+    fits = dict(
+        zip(
+            ("labeled_only", "two_stage_offline"),
+            fit_pooled(
+                [demo_windows, pseudo_windows],
+                config.weights,
+                config.generalist,
+                [_generator(config, _FIT, rep, n, 1), gen_offline],
+                run_names=[f"{config.name}/{cell.label}/{m}" for m in ("labeled_only", "offline")],
+                seconds=[middle - started, time.perf_counter() - middle],
+            ),
+            strict=True,
+        )
+    )
+    fits.update(
+        {
+            "two_stage_on_policy": two_stage_on_policy(
+                specialists,
+                [o.select(np.arange(len(o)) < share) for o in offline],
+                config.weights,
+                config.generalist,
+                _generator(config, _FIT, rep, n, 3),
+                env_ids=config.env_ids,
+                rounds=config.rounds,
+                round_seeds=lambda r, k: 10**5 + base(k) + 100 * r + np.arange(share),
+                horizon=config.horizon,
+            ),
+        }
+    )
     env_index = np.repeat(np.arange(k_envs), config.eval_episodes)
     seeds = np.tile(EVAL_SEED + np.arange(config.eval_episodes), k_envs)
     expert = rollout(ExpertAgent(), config.env_ids, env_index, seeds, config.horizon)

@@ -31,13 +31,20 @@ import torch
 
 from mol_diffusion._validation import check_simplex
 from mol_diffusion.policy.data import Trajectories, action_windows, observation_windows
-from mol_diffusion.policy.diffusion_policy import DiffusionPolicy, DiffusionPolicyConfig
+from mol_diffusion.policy.diffusion_policy import (
+    DiffusionPolicy,
+    DiffusionPolicyConfig,
+    fit_batched,
+)
 from mol_diffusion.policy.rollout import PolicyAgent, rollout
 
 __all__ = [
     "PolicyFit",
+    "fit_pooled",
     "fit_specialists",
     "labeled_only",
+    "labeled_only_windows",
+    "offline_windows",
     "pooled_weights",
     "pseudo_label",
     "two_stage_offline",
@@ -70,21 +77,69 @@ def pooled_weights(counts: Sequence[int], weights) -> np.ndarray:
     return np.concatenate([np.full(c, lam[k] / c) for k, c in enumerate(counts)])
 
 
-def _fit_pooled(obs, actions, weights, config, generator, run_name) -> DiffusionPolicy:
+def _pooled(obs, actions, weights) -> tuple:
+    """Per-environment windows -> pooled (obs, actions, weights lambda_k / N_k)."""
     counts = [o.shape[0] for o in obs]
+    return np.concatenate(obs), np.concatenate(actions), pooled_weights(counts, weights)
+
+
+def _fit_pooled(obs, actions, weights, config, generator, run_name) -> DiffusionPolicy:
     return DiffusionPolicy(config).fit(
-        np.concatenate(obs),
-        np.concatenate(actions),
-        pooled_weights(counts, weights),
-        generator=generator,
-        run_name=run_name,
+        *_pooled(obs, actions, weights), generator=generator, run_name=run_name
     )
 
 
-def _pooled_fit(obs, actions, weights, config, generator, run_name, started) -> PolicyFit:
-    """Fit one generalist on per-environment windows; time measured from ``started``."""
-    policy = _fit_pooled(obs, actions, weights, config, generator, run_name)
-    return PolicyFit(policy, sum(len(o) for o in obs), time.perf_counter() - started)
+def fit_pooled(
+    windows: Sequence[tuple],
+    weights,
+    config: DiffusionPolicyConfig,
+    generators: Sequence[torch.Generator],
+    *,
+    run_names: Sequence[str],
+    seconds: Sequence[float] | None = None,
+) -> list[PolicyFit]:
+    """Several generalists at once (one stacked network, bit-for-bit the single fits).
+
+    Args:
+        windows: per generalist, (obs, actions): per-environment lists of windows, as built by
+            ``labeled_only_windows`` or ``offline_windows``.
+        weights: lambda, length K.
+        config: the generalists' config; generators: one per generalist.
+        run_names: one per generalist.
+        seconds: time already spent building each generalist's windows (added to its
+            ``fit_seconds``, with an equal share of the batch's fit time).
+    """
+    started = time.perf_counter()
+    policies = fit_batched(
+        [DiffusionPolicy(config) for _ in windows],
+        [_pooled(obs, actions, weights) for obs, actions in windows],
+        list(generators),
+        run_names=list(run_names),
+    )
+    share = (time.perf_counter() - started) / len(policies)
+    before = [0.0] * len(policies) if seconds is None else list(seconds)
+    return [
+        PolicyFit(policy, sum(len(o) for o in obs), before[i] + share)
+        for i, (policy, (obs, _)) in enumerate(zip(policies, windows, strict=True))
+    ]
+
+
+def labeled_only_windows(demos: Sequence[Trajectories], config: DiffusionPolicyConfig) -> tuple:
+    """The demonstrations' windows per environment: (obs list, actions list)."""
+    to, tp = config.obs_horizon, config.pred_horizon
+    obs = [observation_windows(d.observations, to) for d in demos]
+    return obs, [action_windows(d.actions, to, tp) for d in demos]
+
+
+def offline_windows(
+    specialists: Sequence[DiffusionPolicy],
+    unlabeled: Sequence[Trajectories],
+    generator: torch.Generator,
+) -> tuple:
+    """Each environment's unlabeled windows with its specialist's pseudo-actions (drawn from
+    ``generator``): (obs list, actions list)."""
+    labeled = [pseudo_label(s, u, generator) for s, u in zip(specialists, unlabeled, strict=True)]
+    return [o for o, _ in labeled], [a for _, a in labeled]
 
 
 def fit_specialists(
@@ -94,17 +149,19 @@ def fit_specialists(
     *,
     run_name: str = "specialist",
 ) -> list[DiffusionPolicy]:
-    """One policy per environment, each on its own demonstrations (``demos[k]``)."""
+    """One policy per environment, each on its own demonstrations (``demos[k]``), fitted
+    together as one stacked network (bit-for-bit the one-at-a-time fits)."""
     to, tp = config.obs_horizon, config.pred_horizon
-    return [
-        DiffusionPolicy(config).fit(
-            observation_windows(d.observations, to),
-            action_windows(d.actions, to, tp),
-            generator=g,
-            run_name=f"{run_name}[{k}]",
-        )
-        for k, (d, g) in enumerate(zip(demos, generators, strict=True))
+    data = [
+        (observation_windows(d.observations, to), action_windows(d.actions, to, tp), None)
+        for d in demos
     ]
+    return fit_batched(
+        [DiffusionPolicy(config) for _ in data],
+        data,
+        list(generators),
+        run_names=[f"{run_name}[{k}]" for k in range(len(data))],
+    )
 
 
 def pseudo_label(
@@ -126,10 +183,11 @@ def labeled_only(
 ) -> PolicyFit:
     """Behaviour cloning of one generalist on the pooled demonstrations."""
     started = time.perf_counter()
-    to, tp = config.obs_horizon, config.pred_horizon
-    obs = [observation_windows(d.observations, to) for d in demos]
-    actions = [action_windows(d.actions, to, tp) for d in demos]
-    return _pooled_fit(obs, actions, weights, config, generator, run_name, started)
+    windows = labeled_only_windows(demos, config)
+    seconds = time.perf_counter() - started
+    return fit_pooled(
+        [windows], weights, config, [generator], run_names=[run_name], seconds=[seconds]
+    )[0]
 
 
 def two_stage_offline(
@@ -144,9 +202,11 @@ def two_stage_offline(
     """Fit the generalist on specialists' pseudo-actions for offline unlabeled trajectories
     (``unlabeled[k]`` from environment k; their actions are ignored)."""
     started = time.perf_counter()
-    labeled = [pseudo_label(s, u, generator) for s, u in zip(specialists, unlabeled, strict=True)]
-    obs, actions = [o for o, _ in labeled], [a for _, a in labeled]
-    return _pooled_fit(obs, actions, weights, config, generator, run_name, started)
+    windows = offline_windows(specialists, unlabeled, generator)
+    seconds = time.perf_counter() - started
+    return fit_pooled(
+        [windows], weights, config, [generator], run_names=[run_name], seconds=[seconds]
+    )[0]
 
 
 def two_stage_on_policy(

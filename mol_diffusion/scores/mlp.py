@@ -26,14 +26,16 @@ the caller's dtype.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 
 import torch
-from torch import nn
 
-from mol_diffusion._validation import DivergenceError
-from mol_diffusion.nets import MLP, check_training_options, cosine_lr, ema_warmup, time_embedding
+from mol_diffusion.nets import (
+    MLP,
+    StackedMLPs,
+    check_training_options,
+    time_embedding,
+)
 from mol_diffusion.objectives import dsm_loss
 from mol_diffusion.schedules import VPSchedule
 from mol_diffusion.scores.base import InputScaler, ScoreModelBase
@@ -74,14 +76,6 @@ class MLPScoreConfig:
                 f"preconditioning must be one of {PRECONDITIONINGS}, got {self.preconditioning!r}"
             )
         check_training_options(self)
-
-
-def _lr(cfg: MLPScoreConfig, step: int) -> float:
-    return cosine_lr(cfg.lr, step, cfg.steps)
-
-
-def _ema_decay(cfg: MLPScoreConfig, step: int) -> float:
-    return ema_warmup(cfg.ema_decay, step)
 
 
 def _edm_eps(out, x_t, alpha, sigma, mu, var) -> torch.Tensor:
@@ -143,44 +137,7 @@ class MLPScore(ScoreModelBase):
         return _edm_eps(out, x_t, alpha, sigma, self.scaler.mu_x, self.scaler.var_x)
 
     def _fit(self, c, x, weights, generator, run_name) -> None:
-        cfg = self.config
-        n, dim = x.shape
-        self.scaler = InputScaler.fit(c, x, weights)
-        with torch.random.fork_rng(
-            devices=[]
-        ):  # nn.Linear's own init must not touch the global RNG
-            net = MLP(dim + c.shape[1] + cfg.time_features, dim, cfg.width, cfg.depth)
-        net.reset_parameters(generator)
-        ema = copy.deepcopy(net).requires_grad_(False) if cfg.ema_decay is not None else None
-        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-        w = torch.ones(n) if weights is None else (weights / weights.mean()).to(torch.float32)
-        x32, c32 = x.to(torch.float32), c.to(torch.float32)
-        t_min = self.schedule.t_min
-        for step in range(cfg.steps):
-            for group in opt.param_groups:
-                group["lr"] = _lr(cfg, step)
-            idx = torch.randint(n, (cfg.batch_size,), generator=generator)
-            t = t_min + (1 - t_min) * torch.rand(cfg.batch_size, generator=generator)
-            eps = torch.randn(cfg.batch_size, dim, generator=generator)
-            sigma = self.schedule.sigma(t)
-            x_t = self.schedule.add_noise(x32[idx], t, eps)
-            eps_hat = self._eps_hat(net(self._inputs(x_t, c32[idx], t)), x_t, t)
-            # eps_hat = -sigma s, so ||sigma s + eps||^2 = ||eps - eps_hat||^2
-            loss = (w[idx] * dsm_loss(-eps_hat / sigma[:, None], eps, sigma)).mean()
-            if not torch.isfinite(loss):
-                raise DivergenceError(
-                    f"{run_name}: training loss became {float(loss.detach())} at step {step}"
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if ema is not None:
-                decay = _ema_decay(cfg, step)
-                with torch.no_grad():
-                    for p_ema, p in zip(ema.parameters(), net.parameters(), strict=True):
-                        p_ema.lerp_(p, 1 - decay)
-        self.net = (ema if ema is not None else net).eval()
-        self.final_loss = float(loss.detach())
+        _fit_stacked([self], [(c, x, weights)], [generator], [run_name])
 
     def eps(self, x_t: torch.Tensor, c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Predicted noise, shape (B, dim), float32."""
@@ -202,12 +159,12 @@ def fit_batched(models, data, generators, *, run_names=None) -> list[MLPScore]:
     """Fit several MLPScore models at once as one stacked network (batched matrix products).
 
     Model b is trained on its own pairs with its own generator, drawing its initialisation,
-    minibatches, times and noise in the same order as ``models[b].fit``; Adam and the EMA act
-    elementwise and the losses of different models do not interact, so each model follows its
-    one-at-a-time trajectory. Only the floating-point order of the batched products differs:
-    fitted outputs agree with ``fit`` to float32 rounding amplified by training, documented in
-    ``tests/test_batched.py``. For many small models (all seeds of a cell, all tasks'
-    specialists) this amortizes the per-step overhead that dominates small fits on a CPU.
+    minibatches, times and noise in the same order as ``models[b].fit``. Adam and the EMA act
+    elementwise, the models share no parameter, and ``MLPScore.fit`` itself runs this stacked
+    fit with one model, so the result is bit-for-bit the one-at-a-time fit (tested in
+    ``tests/test_batched.py``; it relies on a batched product computing each model's slice as
+    the product of one model would). For many small models (all seeds of a sweep cell, all
+    tasks' specialists) this amortizes the per-step overhead that dominates small fits on a CPU.
 
     Args:
         models: unfitted ``MLPScore`` instances with identical configs.
@@ -242,9 +199,17 @@ def fit_batched(models, data, generators, *, run_names=None) -> list[MLPScore]:
     dims = {(x.shape[1], c.shape[1]) for c, x, _ in checked}
     if len(dims) != 1:
         raise ValueError(f"every model's data must share (dim, cond_dim), got {sorted(dims)}")
-    (dim, cond_dim), count = dims.pop(), len(models)
-    sched = cfg.schedule
+    _fit_stacked(models, checked, generators, names)
+    return models
 
+
+def _fit_stacked(models, checked, generators, names) -> None:
+    """Train ``models`` (one config) on validated (c, x, weights) triples as one stacked
+    network; ``MLPScore.fit`` is the case of one model, so single and batched fits run the
+    same operations per model."""
+    cfg = models[0].config
+    dim, cond_dim = checked[0][1].shape[1], checked[0][0].shape[1]
+    count, sched = len(models), cfg.schedule
     nets = []
     for model, (c, x, w), g in zip(models, checked, generators, strict=True):
         model._dims = None
@@ -253,15 +218,7 @@ def fit_batched(models, data, generators, *, run_names=None) -> list[MLPScore]:
             net = MLP(dim + cond_dim + cfg.time_features, dim, cfg.width, cfg.depth)
         net.reset_parameters(g)  # the same draws, in the same order, as MLPScore.fit
         nets.append(net)
-    linears = [[layer for layer in net.body if isinstance(layer, nn.Linear)] for net in nets]
-    # stacked parameters: weight (B, in, out), bias (B, out) per layer
-    params = []
-    for layer in range(len(linears[0])):
-        weight = torch.stack([ls[layer].weight.detach().T for ls in linears]).requires_grad_()
-        bias = torch.stack([ls[layer].bias.detach() for ls in linears]).requires_grad_()
-        params += [weight, bias]
-    ema = [p.detach().clone() for p in params] if cfg.ema_decay is not None else None
-    opt = torch.optim.Adam(params, lr=cfg.lr)
+    stacked = StackedMLPs(nets)
     scale = [
         torch.ones(x.shape[0]) if w is None else (w / w.mean()).to(torch.float32)
         for _, x, w in checked
@@ -277,17 +234,7 @@ def fit_batched(models, data, generators, *, run_names=None) -> list[MLPScore]:
     )
     bs, t_min = cfg.batch_size, sched.t_min
 
-    def forward(z: torch.Tensor, weights: list[torch.Tensor]) -> torch.Tensor:
-        h = z
-        for layer in range(0, len(weights), 2):
-            h = torch.baddbmm(weights[layer + 1][:, None, :], h, weights[layer])
-            if layer + 2 < len(weights):
-                h = torch.nn.functional.silu(h)
-        return h
-
-    for step in range(cfg.steps):
-        for group in opt.param_groups:
-            group["lr"] = _lr(cfg, step)
+    def losses(step, forward) -> torch.Tensor:
         draws = []
         for b, g in enumerate(generators):  # each model's own draws, in fit's order
             idx = torch.randint(x32[b].shape[0], (bs,), generator=g)
@@ -305,35 +252,19 @@ def fit_batched(models, data, generators, *, run_names=None) -> list[MLPScore]:
         a64, s64 = sched.alpha(t64), sched.sigma(t64)
         z_x, z_c = scaler(x_t, cc, a64, s64)
         emb = time_embedding(t.reshape(-1), cfg.time_features).reshape(count, bs, -1)
-        z = torch.cat([z_x.to(torch.float32), z_c.to(torch.float32), emb], dim=-1)
-        out = forward(z, params)
+        out = forward(torch.cat([z_x.to(torch.float32), z_c.to(torch.float32), emb], dim=-1))
         if cfg.preconditioning == "edm":
             out = _edm_eps(out, x_t, a64[..., None], s64[..., None], scaler.mu_x, scaler.var_x)
         per_sample = dsm_loss(
             (-out / sigma[..., None]).reshape(-1, dim), eps.reshape(-1, dim), sigma.reshape(-1)
         ).reshape(count, bs)
-        losses = torch.stack([(scale[b][idx[b]] * per_sample[b]).mean() for b in range(count)])
-        bad = ~torch.isfinite(losses)
-        if bad.any():
-            b = int(bad.nonzero()[0])
-            raise DivergenceError(
-                f"{names[b]}: training loss became {float(losses[b].detach())} at step {step}"
-            )
-        opt.zero_grad(set_to_none=True)
-        losses.sum().backward()  # models do not share parameters: each gets its own gradient
-        opt.step()
-        if ema is not None:
-            decay = _ema_decay(cfg, step)
-            with torch.no_grad():
-                for p_ema, p in zip(ema, params, strict=True):
-                    p_ema.lerp_(p, 1 - decay)
-    final = ema if ema is not None else [p.detach() for p in params]
+        return torch.stack([(scale[b][idx[b]] * per_sample[b]).mean() for b in range(count)])
+
+    final = stacked.train(
+        losses, steps=cfg.steps, lr=cfg.lr, ema_decay=cfg.ema_decay, run_names=names
+    )
     for b, (model, net) in enumerate(zip(models, nets, strict=True)):
-        with torch.no_grad():
-            for layer, linear in enumerate(linears[b]):
-                linear.weight.copy_(final[2 * layer][b].T)
-                linear.bias.copy_(final[2 * layer + 1][b])
         model.net = net.requires_grad_(False).eval()
-        model.final_loss = float(losses[b].detach())
+        model.final_loss = float(final[b])
         model._dims = (dim, cond_dim)
     return models
