@@ -252,13 +252,14 @@ def run_cells(config: ExperimentConfig, cells_: Sequence[Cell]) -> list[dict]:
     with _one_thread():
         family = config.family.build()
         results = fit_cells(config, cells_, family)
+        restoration = isinstance(family, RestorationTasks)
+        draws = None if restoration else risk_draws(config, family)
         rows = []
         for cell, result in zip(cells_, results, strict=True):
             weights = config.weights[cell.weights_index]
-            if isinstance(family, RestorationTasks):
+            if restoration:
                 scores = _restoration_columns(config, family, weights, result)
             else:
-                draws = risk_draws(config, family)
                 risk = excess_risk(result.generalist, family, weights, draws=draws)
                 scores = {"risk": risk.scalarized, "risk_se": risk.scalarized_se}
                 scores.update({f"risk_task{k}": v for k, v in enumerate(risk.per_task)})
