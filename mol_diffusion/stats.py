@@ -161,29 +161,22 @@ class PowerLawFit:
         return _frame(self)
 
 
-def fit_power_law(x, y, seeds=None, *, n_boot: int = 2000, seed: int = 0) -> PowerLawFit:
-    """Fit log(mean_seeds y) = log a + b log x with HC3 errors and a whole-seed bootstrap.
-
-    Args:
-        x: positive x per row (e.g. n or num_params).
-        y: positive y per row (e.g. excess risk).
-        seeds: replicate id per row; rows with the same seed form one bootstrap unit.
-        n_boot: bootstrap resamples.
-        seed: seeds the bootstrap.
-    """
-    x, y, seeds = _check_xy(x, y, seeds)
+def _seed_mean_slope(x, y, seeds, n_boot: int, seed: int, *, log_y: bool) -> dict:
+    """The fields of ``PowerLawFit``: OLS of (log) seed-mean y on log x with HC3 errors, and
+    the whole-seed bootstrap interval of the slope (with the share of dropped resamples)."""
+    x, y, seeds = _check_xy(x, y, seeds, log_y=log_y)
     mx, my = _seed_means(x, y)
-    res = _ols_slope(np.log(mx), np.log(my))
+    res = _ols_slope(np.log(mx), np.log(my) if log_y else my)
     low, high = res.conf_int(alpha=0.05)[1]
     units = np.unique(seeds)
     boot_low = boot_high = math.nan
     dropped = 0.0
     if len(units) >= 2 and n_boot > 0:
-        slopes = _bootstrap_slopes(x, y, seeds, units, n_boot, seed)
+        slopes = _bootstrap_slopes(x, y, seeds, units, n_boot, seed, log_y=log_y)
         dropped = 1 - len(slopes) / n_boot
         if len(slopes):
             boot_low, boot_high = np.percentile(slopes, [2.5, 97.5])
-    return PowerLawFit(
+    return dict(
         slope=float(res.params[1]),
         intercept=float(res.params[0]),
         ci_low=float(low),
@@ -195,6 +188,19 @@ def fit_power_law(x, y, seeds=None, *, n_boot: int = 2000, seed: int = 0) -> Pow
         n_points=len(mx),
         n_seeds=len(units),
     )
+
+
+def fit_power_law(x, y, seeds=None, *, n_boot: int = 2000, seed: int = 0) -> PowerLawFit:
+    """Fit log(mean_seeds y) = log a + b log x with HC3 errors and a whole-seed bootstrap.
+
+    Args:
+        x: positive x per row (e.g. n or num_params).
+        y: positive y per row (e.g. excess risk).
+        seeds: replicate id per row; rows with the same seed form one bootstrap unit.
+        n_boot: bootstrap resamples.
+        seed: seeds the bootstrap.
+    """
+    return PowerLawFit(**_seed_mean_slope(x, y, seeds, n_boot, seed, log_y=True))
 
 
 @dataclass(frozen=True)
@@ -237,27 +243,9 @@ def fit_log_slope(x, y, seeds=None, *, n_boot: int = 2000, seed: int = 0) -> Log
         seeds: replicate id per row; rows with the same seed form one bootstrap unit.
         n_boot: bootstrap resamples. seed: seeds the bootstrap.
     """
-    x, y, seeds = _check_xy(x, y, seeds, log_y=False)
-    mx, my = _seed_means(x, y)
-    res = _ols_slope(np.log(mx), my)
-    low, high = res.conf_int(alpha=0.05)[1]
-    units = np.unique(seeds)
-    boot_low = boot_high = math.nan
-    if len(units) >= 2 and n_boot > 0:
-        slopes = _bootstrap_slopes(x, y, seeds, units, n_boot, seed, log_y=False)
-        if len(slopes):
-            boot_low, boot_high = np.percentile(slopes, [2.5, 97.5])
-    return LogSlopeFit(
-        slope=float(res.params[1]),
-        intercept=float(res.params[0]),
-        ci_low=float(low),
-        ci_high=float(high),
-        p_value=float(res.pvalues[1]),
-        boot_low=float(boot_low),
-        boot_high=float(boot_high),
-        n_points=len(mx),
-        n_seeds=len(units),
-    )
+    fit = _seed_mean_slope(x, y, seeds, n_boot, seed, log_y=False)
+    fit.pop("boot_dropped")
+    return LogSlopeFit(**fit)
 
 
 @dataclass(frozen=True)

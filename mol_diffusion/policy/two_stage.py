@@ -83,12 +83,6 @@ def _pooled(obs, actions, weights) -> tuple:
     return np.concatenate(obs), np.concatenate(actions), pooled_weights(counts, weights)
 
 
-def _fit_pooled(obs, actions, weights, config, generator, run_name) -> DiffusionPolicy:
-    return DiffusionPolicy(config).fit(
-        *_pooled(obs, actions, weights), generator=generator, run_name=run_name
-    )
-
-
 def fit_pooled(
     windows: Sequence[tuple],
     weights,
@@ -122,6 +116,16 @@ def fit_pooled(
         PolicyFit(policy, sum(len(o) for o in obs), before[i] + share)
         for i, (policy, (obs, _)) in enumerate(zip(policies, windows, strict=True))
     ]
+
+
+def _fit_timed(build, weights, config, generator, run_name) -> PolicyFit:
+    """One generalist on the windows ``build()`` returns; its time includes building them."""
+    started = time.perf_counter()
+    windows = build()
+    seconds = time.perf_counter() - started
+    return fit_pooled(
+        [windows], weights, config, [generator], run_names=[run_name], seconds=[seconds]
+    )[0]
 
 
 def labeled_only_windows(demos: Sequence[Trajectories], config: DiffusionPolicyConfig) -> tuple:
@@ -182,12 +186,8 @@ def labeled_only(
     run_name: str = "labeled_only",
 ) -> PolicyFit:
     """Behaviour cloning of one generalist on the pooled demonstrations."""
-    started = time.perf_counter()
-    windows = labeled_only_windows(demos, config)
-    seconds = time.perf_counter() - started
-    return fit_pooled(
-        [windows], weights, config, [generator], run_names=[run_name], seconds=[seconds]
-    )[0]
+    windows = lambda: labeled_only_windows(demos, config)  # noqa: E731
+    return _fit_timed(windows, weights, config, generator, run_name)
 
 
 def two_stage_offline(
@@ -201,12 +201,8 @@ def two_stage_offline(
 ) -> PolicyFit:
     """Fit the generalist on specialists' pseudo-actions for offline unlabeled trajectories
     (``unlabeled[k]`` from environment k; their actions are ignored)."""
-    started = time.perf_counter()
-    windows = offline_windows(specialists, unlabeled, generator)
-    seconds = time.perf_counter() - started
-    return fit_pooled(
-        [windows], weights, config, [generator], run_names=[run_name], seconds=[seconds]
-    )[0]
+    windows = lambda: offline_windows(specialists, unlabeled, generator)  # noqa: E731
+    return _fit_timed(windows, weights, config, generator, run_name)
 
 
 def two_stage_on_policy(
@@ -238,18 +234,15 @@ def two_stage_on_policy(
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
         raise ValueError(f"rounds must be an integer >= 0, got {rounds!r}")
     started = time.perf_counter()
-    labeled = [pseudo_label(s, u, generator) for s, u in zip(specialists, initial, strict=True)]
-    obs, actions = [[o] for o, _ in labeled], [[a] for _, a in labeled]
+    first_obs, first_actions = offline_windows(specialists, initial, generator)
+    obs, actions = [[o] for o in first_obs], [[a] for a in first_actions]
 
     def refit(r: int) -> DiffusionPolicy:
-        return _fit_pooled(
-            [np.concatenate(o) for o in obs],
-            [np.concatenate(a) for a in actions],
-            weights,
-            config,
-            generator,
-            f"{run_name}/round{r}",
+        windows = ([np.concatenate(o) for o in obs], [np.concatenate(a) for a in actions])
+        fit = fit_pooled(
+            [windows], weights, config, [generator], run_names=[f"{run_name}/round{r}"]
         )
+        return fit[0].generalist
 
     policy = refit(0)
     collected = []
