@@ -37,8 +37,9 @@ from mol_diffusion.scores import (
     ScoreModel,
 )
 from mol_diffusion.tasks import GaussianTaskFamily, make_gaussian_family, make_misspecified_family
+from mol_diffusion.version import VERSION
 
-__version__ = "0.1.0"
+__version__ = VERSION
 
 __all__ = [
     "DDIMScheduler",

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
+from mol_diffusion.kinds.base import one_thread
 from mol_diffusion.policy.diffusion_policy import DiffusionPolicy
 from mol_diffusion.policy.diffusion_policy import fit_batched as fit_policies
 from mol_diffusion.scores import MLPScore, RandomFeatureScore
@@ -74,9 +75,7 @@ def _median_time(fn, repeats: int) -> tuple[float, object]:
 def _compare(loop, batched, repeats: int) -> tuple[float, float, float]:
     """Median times of the two fitting paths with one torch thread (as every sweep task runs)
     and the largest gap between their parameters."""
-    from mol_diffusion.sweeps import _one_thread
-
-    with _one_thread():
+    with one_thread():
         t_loop, one = _median_time(loop, repeats)
         t_batch, many = _median_time(batched, repeats)
     gap = max(

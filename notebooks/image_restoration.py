@@ -48,7 +48,9 @@ import pandas as pd
 import torch
 
 from mol_diffusion import claims, metrics, paths, plotting
-from mol_diffusion.sweeps import Cell, fit_cell, restoration_test_sets, run_experiment
+from mol_diffusion.kinds.grid import Cell, fit_cell
+from mol_diffusion.kinds.restoration import restoration_test_sets
+from mol_diffusion.sweeps import run_experiment
 
 pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 200)

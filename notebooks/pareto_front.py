@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 
 from mol_diffusion import claims, metrics, paths, plotting
-from mol_diffusion.sweeps import risk_draws, run_experiment
+from mol_diffusion.kinds.gaussian import risk_draws
+from mol_diffusion.sweeps import run_experiment
 
 pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 200)

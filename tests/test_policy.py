@@ -229,7 +229,7 @@ def test_two_stage_variants_fit_and_on_policy_aggregates(demos):
 # ---------------------------------------------------------------- experiment config
 def test_policy_experiment_config_loads_and_rejects_bad_values(tmp_path):
     from mol_diffusion.config import load_experiment
-    from mol_diffusion.policy.experiment import PolicyExperimentConfig, policy_cells
+    from mol_diffusion.kinds.policy import PolicyExperimentConfig, policy_cells
 
     quick = load_experiment("diffusion_policy", quick=True)
     default = load_experiment("diffusion_policy")
@@ -244,6 +244,7 @@ def test_policy_experiment_config_loads_and_rejects_bad_values(tmp_path):
         ("horizons = [25, 50, 100, 200]", "horizons = [25, 400]", "horizons"),
         ("seed = 20261121", "seed = 20261121\nbogus = 1", "unknown keys"),
         ('envs = "point_nav"', 'envs = "mars"', "envs"),
+        ('envs = "point_nav"', 'envs = "point_nav"\ngoal = 1', "family: unknown keys"),
     ]:
         path = tmp_path / f"bad{abs(hash(old)) % 1000}.toml"
         path.write_text(base.replace(old, new))

@@ -5,7 +5,20 @@ import pytest
 import torch
 
 from mol_diffusion.config import load_experiment
-from mol_diffusion.sweeps import TIMING_COLUMNS, Cell, cells, load_or_run, run_cell, run_sweep
+from mol_diffusion.kinds.grid import Cell, fit_cell, fit_cells
+from mol_diffusion.sweeps import comparable, load_or_run, run_sweep
+
+
+def cells(config):
+    return config.kind.cells(config)
+
+
+def run_cell(config, cell):
+    """The one row of a grid cell, run alone."""
+    (rows,) = config.kind.run_cells(config, [cell])
+    assert len(rows) == 1
+    return rows[0]
+
 
 EXPERIMENTS = [
     "sample_complexity",
@@ -32,6 +45,7 @@ def write(tmp_path, text):
 
 
 BASE = """
+kind = "gaussian"
 seed = 1
 replicates = 2
 methods = ["two_stage", "labeled_only", "oracle"]
@@ -66,6 +80,9 @@ steps = 20
             "num_tasks must be a positive integer",
         ),
         (("steps = 20", 'sampler = "euler"'), "sampler must be one of"),
+        (('kind = "gaussian"\n', ""), "missing key 'kind'"),
+        (('kind = "gaussian"', 'kind = "quantum"'), "unknown experiment kind 'quantum'"),
+        (("[family]\n", '[family]\nkind = "gaussian"\n'), "family: .*'kind'"),
     ],
 )
 def test_bad_configs_name_the_problem(tmp_path, change, match):
@@ -86,8 +103,7 @@ def test_same_seed_same_table_with_one_and_two_workers_and_cache(tmp_path):
     assert len(grid) == 2 * (2 * 2 + 2 * 2 + 2)  # replicates x capacities x (ts n + lo n + oracle)
     one = run_sweep(config, workers=1, progress=False)
     two = run_sweep(config, workers=2, progress=False)
-    keep = [c for c in one.columns if c not in TIMING_COLUMNS]
-    pd.testing.assert_frame_equal(one[keep], two[keep])
+    pd.testing.assert_frame_equal(comparable(one, config.kind), comparable(two, config.kind))
     assert one.n.isna().sum() == 4 and set(one.method) == {"two_stage", "labeled_only", "oracle"}
     # the cache returns the stored table for the same config and reruns for a changed one
     first = load_or_run(config, workers=1, progress=False, results_dir=tmp_path)
@@ -106,16 +122,13 @@ NEURAL = BASE.replace(
 
 
 def test_batched_sweep_is_bit_for_bit_the_cell_by_cell_sweep(tmp_path):
-    from mol_diffusion.sweeps import fit_cell, fit_cells
-
     config = load_experiment(write(tmp_path, NEURAL))
     assert config.generalist.kind == "mlp"
-    batched = run_sweep(config, workers=1, progress=False)
-    keep = [c for c in batched.columns if c not in TIMING_COLUMNS]
+    batched = comparable(run_sweep(config, workers=1, progress=False), config.kind)
     single = run_sweep(config, workers=1, progress=False, batch=False)
-    pd.testing.assert_frame_equal(batched[keep], single[keep])
+    pd.testing.assert_frame_equal(batched, comparable(single, config.kind))
     two = run_sweep(config, workers=2, progress=False)
-    pd.testing.assert_frame_equal(batched[keep], two[keep])
+    pd.testing.assert_frame_equal(batched, comparable(two, config.kind))
     # the generalists of both replicates, fitted together, are the ones fitted alone
     pair = [Cell("two_stage", 8, 64, 1, 0, rep) for rep in (0, 1)]
     together = fit_cells(config, pair)
@@ -128,13 +141,13 @@ def test_batched_sweep_is_bit_for_bit_the_cell_by_cell_sweep(tmp_path):
 
 
 RESTORATION = """
+kind = "restoration"
 seed = 3
 replicates = 1
 methods = ["two_stage", "labeled_only", "oracle"]
 n = [4, 8]
 m = [16]
 [family]
-kind = "restoration"
 posterior_samples = 2
 sampler_steps = 5
 test_images = 12
@@ -174,7 +187,7 @@ def test_restoration_cells_give_psnr_columns_and_repeat_exactly(tmp_path):
         (('kind = "denoise"', 'kind = "upscale"'), r"tasks\[0\].kind must be one of"),
         (("sigma = 0.3", "radius = 2"), r"tasks\[0\] \(denoise\)"),
         (("image_shape = [8, 8]", "image_shape = [16, 16]"), "must match the family's images"),
-        (('kind = "restoration"', 'kind = "restoration"\ndataset = "faces"'), "dataset must"),
+        (("[family]\n", '[family]\ndataset = "faces"\n'), "dataset must"),
         (("test_images = 12", "test_images = 0"), "test_images: must hold positive"),
     ],
 )
@@ -224,14 +237,13 @@ def test_a_killed_sweep_resumes_with_only_the_missing_cells(tmp_path, monkeypatc
     torn = sorted(cache.glob("*.json"))[-1]
     torn.write_text(torn.read_text()[:25])
     computed = []
-    real_run_cells = sweeps.run_cells
+    real_run_cells = config.kind.run_cells
     monkeypatch.setattr(
-        sweeps, "run_cells", lambda c, some: computed.extend(some) or real_run_cells(c, some)
+        config.kind, "run_cells", lambda c, some: computed.extend(some) or real_run_cells(c, some)
     )
     resumed = load_or_run(config, workers=1, progress=False, results_dir=results)
     assert len(computed) == total - len(done) + 1  # the missing cells and the torn one
     assert not cache.exists()  # the table holds everything now
     fresh = run_sweep(config, workers=1, progress=False)
-    keep = [c for c in fresh.columns if c not in TIMING_COLUMNS]
-    pd.testing.assert_frame_equal(resumed[keep], fresh[keep])
+    pd.testing.assert_frame_equal(comparable(resumed, config.kind), comparable(fresh, config.kind))
     assert json.loads((results / "exp.meta.json").read_text())["rows"] == total

@@ -1,4 +1,4 @@
-r"""The diffusion-policy experiment: config, grid cells and one cell's run.
+r"""The policy kind (``kind = "policy"``): diffusion policies scored by rollouts.
 
 A cell is (n, replicate). It collects n noisy expert demonstrations per environment (the
 paired data) and m noisy expert trajectories per environment whose actions are dropped (the
@@ -15,6 +15,12 @@ Seeds: demonstrations of environment k in replicate r use reset seeds r * 10^4 +
 round j 10^5 + r * 10^4 + k * 10^3 + 100 j + i; the torch generators of every fit derive from
 the experiment seed and the cell with ``numpy.random.SeedSequence``, so the table does not depend
 on the executor or the order of cells.
+
+Columns (one row per method, environment and horizon H of a cell): experiment, method, n,
+replicate, env, horizon, episodes, return_mean, return_se, expert_return, gap, gap_se,
+successes, success_rate, success_low, success_high, env_id, weight, num_params, num_windows,
+fit_seconds, latency_ms (the last two vary between identical runs). Experiment:
+diffusion_policy; its claims are in ``claims.policy``.
 """
 
 from __future__ import annotations
@@ -24,9 +30,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 
 import numpy as np
-import torch
 
 from mol_diffusion._validation import check_simplex
+from mol_diffusion.kinds.base import apply_quick, check_keys, fingerprint, generator, one_thread
 from mol_diffusion.policy.diffusion_policy import DiffusionPolicyConfig
 from mol_diffusion.policy.evaluation import evaluation_rows, latency_ms_per_action
 from mol_diffusion.policy.rollout import ExpertAgent, PolicyAgent, rollout
@@ -40,13 +46,14 @@ from mol_diffusion.policy.two_stage import (
 
 __all__ = [
     "FAMILIES",
+    "POLICY",
     "POLICY_METHODS",
     "PolicyCell",
     "PolicyExperimentConfig",
+    "PolicyKind",
     "parse_policy_config",
     "policy_cells",
     "run_policy_cell",
-    "run_policy_cells",
 ]
 
 POLICY_METHODS = (
@@ -152,20 +159,20 @@ class PolicyExperimentConfig:
     def num_envs(self) -> int:
         return len(self.env_ids)
 
-    def fingerprint(self) -> str:
-        """sha256 of the config, the library version and NUMERICS_VERSION (the cache key)."""
-        from mol_diffusion.config import fingerprint
+    @property
+    def kind(self) -> PolicyKind:
+        return POLICY
 
+    def fingerprint(self) -> str:
+        """The results-cache key (``kinds.base.fingerprint``)."""
         return fingerprint(self)
 
 
 def parse_policy_config(raw: dict, name: str, quick: bool) -> PolicyExperimentConfig:
     """Build the config from a TOML table (``[quick]`` overrides applied when ``quick``)."""
-    from mol_diffusion.config import apply_quick
-
     raw = apply_quick(raw, quick)
     family = dict(raw.pop("family", {}))
-    family.pop("kind", None)
+    check_keys(family, {"envs"}, set(), f"experiment {name!r}: family")
     shared = raw.pop("policy", {})
     roles = {role: {**shared, **raw.pop(role, {})} for role in ("specialist", "generalist")}
     known = {f.name for f in fields(PolicyExperimentConfig)} - {
@@ -177,14 +184,7 @@ def parse_policy_config(raw: dict, name: str, quick: bool) -> PolicyExperimentCo
         "generalist",
         "methods",
     }
-    unknown = set(raw) - known - {"weights"}
-    if unknown:
-        raise ValueError(
-            f"experiment {name!r}: unknown keys {sorted(unknown)}; known: {sorted(known)}"
-        )
-    missing = known - set(raw)
-    if missing:
-        raise ValueError(f"experiment {name!r}: missing keys {sorted(missing)}")
+    check_keys(raw, known | {"weights"}, known, f"experiment {name!r}")
     envs = family.get("envs", "point_nav")
     k = len(_family_ids(envs))
     weights = raw.pop("weights", "uniform")
@@ -222,12 +222,6 @@ def policy_cells(config: PolicyExperimentConfig) -> list[PolicyCell]:
     return [PolicyCell(n, r) for r in range(config.replicates) for n in config.n]
 
 
-def _generator(config: PolicyExperimentConfig, *key: int) -> torch.Generator:
-    from mol_diffusion.sweeps import _generator as seeded  # one seed derivation for all sweeps
-
-    return seeded(config, *key)
-
-
 def _expert_trajectories(config, seeds_of) -> list:
     """Noisy expert rollouts per environment, seeds ``seeds_of(k)``."""
     return [
@@ -246,17 +240,64 @@ def _expert_trajectories(config, seeds_of) -> list:
 def run_policy_cell(config: PolicyExperimentConfig, cell: PolicyCell) -> list[dict]:
     """Fit and evaluate every method of one cell with one torch thread (so reductions are the
     same on every worker); returns the cell's rows (see the module docstring)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         return _run_cell(config, cell)
-    finally:
-        torch.set_num_threads(before)
 
 
-def run_policy_cells(config: PolicyExperimentConfig, cells: Sequence[PolicyCell]) -> list:
-    """``run_policy_cell`` for each cell (the sweep engine's runner interface)."""
-    return [run_policy_cell(config, cell) for cell in cells]
+COLUMNS = (
+    "experiment",
+    "method",
+    "n",
+    "replicate",
+    "env",
+    "horizon",
+    "episodes",
+    "return_mean",
+    "return_se",
+    "expert_return",
+    "gap",
+    "gap_se",
+    "successes",
+    "success_rate",
+    "success_low",
+    "success_high",
+    "env_id",
+    "weight",
+    "num_params",
+    "num_windows",
+    "fit_seconds",
+    "latency_ms",
+)
+
+
+class PolicyKind:
+    """Diffusion policies on a gymnasium environment family (see the module docstring)."""
+
+    name = "policy"
+    timing_columns = ("fit_seconds", "latency_ms")
+
+    def parse(self, raw: dict, name: str, quick: bool) -> PolicyExperimentConfig:
+        return parse_policy_config(raw, name, quick)
+
+    def cells(self, config: PolicyExperimentConfig) -> list[PolicyCell]:
+        return policy_cells(config)
+
+    def batch_key(self, config: PolicyExperimentConfig, cell: PolicyCell) -> None:
+        return None  # a cell already fits its specialists and generalists as stacks
+
+    def run_cells(
+        self, config: PolicyExperimentConfig, cells: Sequence[PolicyCell]
+    ) -> list[list[dict]]:
+        return [run_policy_cell(config, cell) for cell in cells]
+
+    def columns(self, config: PolicyExperimentConfig) -> tuple[str, ...]:
+        return COLUMNS
+
+    def key_columns(self, config: PolicyExperimentConfig) -> tuple[str, ...]:
+        return ("method", "n", "replicate", "env", "horizon")
+
+
+POLICY = PolicyKind()
 
 
 def _run_cell(config: PolicyExperimentConfig, cell: PolicyCell) -> list[dict]:
@@ -268,11 +309,11 @@ def _run_cell(config: PolicyExperimentConfig, cell: PolicyCell) -> list[dict]:
     specialists = fit_specialists(
         demos,
         config.specialist,
-        [_generator(config, _FIT, rep, n, 0, k) for k in range(k_envs)],
+        [generator(config, _FIT, rep, n, 0, k) for k in range(k_envs)],
         run_name=f"{config.name}/{cell.label}/specialist",
     )
     # labeled-only and offline two-stage share one config: fitted as one stacked network
-    gen_offline = _generator(config, _FIT, rep, n, 2)
+    gen_offline = generator(config, _FIT, rep, n, 2)
     started = time.perf_counter()
     demo_windows = labeled_only_windows(demos, config.generalist)
     middle = time.perf_counter()
@@ -284,7 +325,7 @@ def _run_cell(config: PolicyExperimentConfig, cell: PolicyCell) -> list[dict]:
                 [demo_windows, pseudo_windows],
                 config.weights,
                 config.generalist,
-                [_generator(config, _FIT, rep, n, 1), gen_offline],
+                [generator(config, _FIT, rep, n, 1), gen_offline],
                 run_names=[f"{config.name}/{cell.label}/{m}" for m in ("labeled_only", "offline")],
                 seconds=[middle - started, time.perf_counter() - middle],
             ),
@@ -298,7 +339,7 @@ def _run_cell(config: PolicyExperimentConfig, cell: PolicyCell) -> list[dict]:
                 [o.select(np.arange(len(o)) < share) for o in offline],
                 config.weights,
                 config.generalist,
-                _generator(config, _FIT, rep, n, 3),
+                generator(config, _FIT, rep, n, 3),
                 env_ids=config.env_ids,
                 rounds=config.rounds,
                 round_seeds=lambda r, k: 10**5 + base(k) + 100 * r + np.arange(share),
@@ -318,7 +359,7 @@ def _run_cell(config: PolicyExperimentConfig, cell: PolicyCell) -> list[dict]:
         if policy is None:
             trajectories, latency, params, windows, seconds = expert, np.nan, 0, 0, 0.0
         else:
-            eval_generator = _generator(config, _EVAL, rep, n)  # common to every method
+            eval_generator = generator(config, _EVAL, rep, n)  # common to every method
             trajectories = rollout(
                 PolicyAgent(policy, generator=eval_generator),
                 config.env_ids,
@@ -330,7 +371,7 @@ def _run_cell(config: PolicyExperimentConfig, cell: PolicyCell) -> list[dict]:
             latency = latency_ms_per_action(
                 one[0],
                 expert.observations[:1, :1].repeat(one[0].config.obs_horizon, axis=1),
-                generator=_generator(config, _EVAL, rep, n, 1),
+                generator=generator(config, _EVAL, rep, n, 1),
             )
             params = max(p.num_params for p in one)
             fit = fits.get(method)

@@ -1,0 +1,43 @@
+"""Falsifiable claims and their verdicts: the registry (``claims.registry``) and each experiment
+kind's rules, one module per kind (``claims.gaussian``, ``claims.restoration``,
+``claims.policy``). Importing the package registers every claim, in this order.
+"""
+
+# isort: off
+# Import order is registration order, the order of every claims table: Gaussian, restoration,
+# policy.
+from mol_diffusion.claims.gaussian import excess_over_oracle
+from mol_diffusion.claims.restoration import psnr_gain
+from mol_diffusion.claims.policy import policy_gap
+
+# isort: on
+from mol_diffusion.claims.registry import (
+    REGISTRY,
+    Claim,
+    Verdict,
+    describe,
+    evaluate,
+    evaluate_all,
+    load_results,
+    register,
+    tex_escape,
+    verdict_frame,
+    write_outputs,
+)
+
+__all__ = [
+    "REGISTRY",
+    "Claim",
+    "Verdict",
+    "describe",
+    "evaluate",
+    "evaluate_all",
+    "excess_over_oracle",
+    "load_results",
+    "policy_gap",
+    "psnr_gain",
+    "register",
+    "tex_escape",
+    "verdict_frame",
+    "write_outputs",
+]
