@@ -17,18 +17,24 @@ and names the table's columns. What the engine adds:
 - **Cache and resume.** With a ``cache_dir`` (``load_or_run`` uses ``cell_cache_dir``), every
   finished cell's rows are written at once to their own JSON file, atomically (a temporary file
   renamed into place), under a directory keyed by the config's fingerprint (config, library
-  version and ``NUMERICS_VERSION``). A sweep that is interrupted (Ctrl-C, a killed process, a
-  lost machine) and started again computes only the cells without a file; a file that does not
-  parse, or whose rows lack the kind's columns, is recomputed, never read as a result.
+  version and ``NUMERICS_VERSION``). A table's meta file records its fingerprint, row count and
+  the platform that computed it (``platform_stamp``). A sweep that is interrupted (Ctrl-C, a
+  killed process, a lost machine) and started again computes only the cells without a file; a
+  file that does not parse, or whose rows lack the kind's columns, is recomputed, never read as
+  a result.
 - **Checked rows.** Every row a kind returns must have exactly its declared columns; the table's
   columns are in the declared order.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import importlib.metadata
 import json
 import multiprocessing
 import os
+import platform
 import shutil
 import sys
 from collections.abc import Sequence
@@ -46,11 +52,14 @@ from mol_diffusion.kinds.base import ExperimentKind, fingerprint
 __all__ = [
     "INTEGER_COLUMNS",
     "cell_cache_dir",
+    "cell_rows",
     "comparable",
     "default_executor",
     "load_or_run",
+    "platform_stamp",
     "read_table",
     "results_path",
+    "rows_table",
     "run_experiment",
     "run_sweep",
 ]
@@ -63,6 +72,23 @@ def comparable(table: pd.DataFrame, kind: ExperimentKind) -> pd.DataFrame:
     return table.drop(columns=[c for c in kind.timing_columns if c in table])
 
 
+def rows_table(rows: Sequence[dict], columns: Sequence[str]) -> pd.DataFrame:
+    """A results table from rows, columns in the given order, integer grid columns as Int64."""
+    table = pd.DataFrame(list(rows), columns=list(columns))
+    for col in INTEGER_COLUMNS:
+        if col in table:
+            table[col] = table[col].astype("Int64")
+    return table
+
+
+def cell_rows(table: pd.DataFrame, config, cell) -> pd.DataFrame:
+    """The rows of ``table`` that ``cell`` produced (``kind.cell_key``), in table order."""
+    mask = pd.Series(True, index=table.index)
+    for column, value in config.kind.cell_key(config, cell).items():
+        mask &= table[column].isna() if value is None else (table[column] == value).fillna(False)
+    return table[mask]
+
+
 def read_table(path) -> pd.DataFrame:
     """A results CSV with its integer grid columns as pandas Int64 (missing values <NA>)."""
     table = pd.read_csv(path)
@@ -70,6 +96,39 @@ def read_table(path) -> pd.DataFrame:
         if col in table:
             table[col] = table[col].astype("Int64")
     return table
+
+
+def platform_stamp() -> dict:
+    """The machine and numeric libraries a table is computed with (stored in its meta file).
+
+    Same stamp, same numbers: every cell runs on one thread, so a table recomputed on a machine
+    with the same stamp is bit-identical. Across stamps, floating-point kernels differ (SIMD
+    width, BLAS), so numbers agree only to rounding, or less where training or rollouts
+    amplify rounding (see ``tests/test_drift.py``).
+    """
+    info = ""
+    with contextlib.suppress(OSError):
+        info = Path("/proc/cpuinfo").read_text()
+
+    def cpuinfo(field: str) -> str:
+        line = next((ln for ln in info.splitlines() if ln.startswith(field)), ":")
+        return line.split(":", 1)[1].strip()
+
+    flags = " ".join(sorted(cpuinfo("flags").split()))
+    versions = {}
+    for package in ("numpy", "scipy", "torch", "scikit-learn", "scikit-image", "gymnasium"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return {
+        "machine": platform.machine(),
+        "cpu": cpuinfo("model name") or platform.processor() or None,
+        "cpu_flags": hashlib.sha256(flags.encode()).hexdigest()[:16],
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "python": platform.python_version(),
+        **versions,
+    }
 
 
 def _init_worker() -> None:
@@ -228,11 +287,7 @@ def run_sweep(
                     pool.shutdown(cancel_futures=True)
     finally:
         bar.close()
-    table = pd.DataFrame([row for i in range(len(grid)) for row in rows[i]], columns=columns)
-    for col in INTEGER_COLUMNS:
-        if col in table:
-            table[col] = table[col].astype("Int64")
-    return table
+    return rows_table([row for i in range(len(grid)) for row in rows[i]], columns)
 
 
 def results_path(config, results_dir=None) -> Path:

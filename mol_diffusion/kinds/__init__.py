@@ -30,7 +30,7 @@ def register_kind(kind: ExperimentKind, *, replace: bool = False) -> ExperimentK
     if not isinstance(kind, ExperimentKind):
         raise TypeError(
             f"kind must implement ExperimentKind (name, timing_columns, parse, cells, batch_key, "
-            f"run_cells, columns, key_columns), got {type(kind).__name__}"
+            f"run_cells, columns, key_columns, cell_key), got {type(kind).__name__}"
         )
     if not isinstance(kind.name, str) or not kind.name:
         raise ValueError(f"kind.name must be a non-empty string, got {kind.name!r}")

@@ -8,8 +8,8 @@ asks which kind it runs. A kind
 - parses and validates its section of a TOML file into a frozen dataclass config,
 - lists the config's cells (hashable, picklable, each with a unique ``label``),
 - runs a batch of cells into table rows (a list of rows per cell),
-- names its results columns, the columns that identify a row, and the columns that vary
-  between identical runs (timings).
+- names its results columns, the columns that identify a row (and which of their values a
+  cell's rows share), and the columns that vary between identical runs (timings).
 
 Configs expose ``name``, ``seed``, ``quick`` and ``kind`` (the kind object that parsed them).
 The engine passes kind objects, not names, to its workers, so a kind defined outside the library
@@ -91,6 +91,11 @@ class ExperimentKind(Protocol):
 
     def key_columns(self, config: Any) -> tuple[str, ...]:
         """Columns whose values identify one row of the table."""
+        ...
+
+    def cell_key(self, config: Any, cell: Hashable) -> dict[str, Any]:
+        """Values of key columns that every row of ``cell`` has (None for a missing value):
+        how a table's rows are traced back to the cell that made them."""
         ...
 
 

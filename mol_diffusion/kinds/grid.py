@@ -428,6 +428,16 @@ class TwoStageGrid:
     def key_columns(self, config: GridConfig) -> tuple[str, ...]:
         return ("method", "n", "m", "capacity", "weights_index", "replicate")
 
+    def cell_key(self, config: GridConfig, cell: Cell) -> dict:
+        return {
+            "method": cell.method,
+            "n": cell.n,
+            "m": cell.m,
+            "capacity": _capacity(config, cell),
+            "weights_index": cell.weights_index,
+            "replicate": cell.replicate,
+        }
+
     def _row(self, config: GridConfig, cell: Cell, result: FitResult, scores: dict) -> dict:
         weights = config.weights[cell.weights_index]
         row = {

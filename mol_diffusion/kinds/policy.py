@@ -296,6 +296,9 @@ class PolicyKind:
     def key_columns(self, config: PolicyExperimentConfig) -> tuple[str, ...]:
         return ("method", "n", "replicate", "env", "horizon")
 
+    def cell_key(self, config: PolicyExperimentConfig, cell: PolicyCell) -> dict:
+        return {"n": cell.n, "replicate": cell.replicate}
+
 
 POLICY = PolicyKind()
 
