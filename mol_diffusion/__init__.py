@@ -9,6 +9,11 @@ A theory-and-experiments companion to arXiv 2605.25210. Paper symbols and code n
     t        diffusion time in [t_min, 1]     t
     s_k      task k's true score              family.task_score(k, ...)
     s*       lambda-Pareto (mixture) score    family.pareto_score(..., weights)
+
+Experiments: a TOML in experiments/ names its kind (``mol_diffusion.kinds``: gaussian,
+restoration, policy; the protocol is ``kinds.base.ExperimentKind``), ``config.load_experiment``
+parses it, the engine ``sweeps.load_or_run`` runs it into a results table, and
+``claims`` (one rules module per kind) turns the tables into verdicts.
 """
 
 from mol_diffusion import policy  # noqa: F401  (registers the environments under "mol_diffusion/")
