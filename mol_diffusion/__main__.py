@@ -1,6 +1,6 @@
 """Command line: ``python -m mol_diffusion {run,claims,report,bench} ...``.
 
-python -m mol_diffusion run sample_complexity [--quick] [--workers 2] [--force]
+python -m mol_diffusion run [sample_complexity] [--quick] [--workers 2] [--force] [--results-dir D]
 python -m mol_diffusion claims [--quick] [--write]
 python -m mol_diffusion report
 python -m mol_diffusion bench [--quick]
@@ -14,16 +14,35 @@ import sys
 import pandas as pd
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m mol_diffusion", description=__doc__.splitlines()[0]
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="run (or load cached) results of one experiment")
-    run.add_argument("experiment", help="a config name in experiments/ (e.g. sample_complexity)")
+    run = sub.add_parser(
+        "run", help="run (or load cached) results of one experiment; without one, list them"
+    )
+    run.add_argument(
+        "experiment", nargs="?", help="a config name in experiments/ or a path to a TOML file"
+    )
     run.add_argument("--quick", action="store_true", help="use the config's [quick] overrides")
-    run.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    run.add_argument(
+        "--workers", type=_workers, default=None, help="processes, >= 1 (default: all cores)"
+    )
     run.add_argument("--force", action="store_true", help="ignore cached results")
+    run.add_argument(
+        "--results-dir", default=None, help="where tables go (default: experiments/results)"
+    )
     claims = sub.add_parser("claims", help="evaluate every registered claim on the saved results")
     claims.add_argument("--quick", action="store_true", help="use the quick-run tables")
     claims.add_argument("--write", action="store_true", help="write claims.json and claims.tex")
@@ -46,12 +65,22 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.command == "run":
+        from mol_diffusion import paths
         from mol_diffusion.config import load_experiment
         from mol_diffusion.sweeps import load_or_run, results_path
 
+        if args.experiment is None:
+            print("experiments (experiments/*.toml): kind, cells")
+            for path in sorted(paths.EXPERIMENTS.glob("*.toml")):
+                config = load_experiment(path)
+                print(f"  {path.stem:<20} {config.kind.name:<12} {len(config.kind.cells(config))}")
+            return 0
         config = load_experiment(args.experiment, quick=args.quick)
-        table = load_or_run(config, workers=args.workers, force=args.force)
-        print(f"{len(table)} rows -> {results_path(config)}")
+        table = load_or_run(
+            config, workers=args.workers, force=args.force, results_dir=args.results_dir
+        )
+        where = results_path(config, args.results_dir)
+        print(f"{table.attrs.get('source', 'computed')}: {len(table)} rows -> {where}")
         return 0
 
     from mol_diffusion import claims as registry

@@ -34,7 +34,14 @@ def parse_experiment(raw: dict, name: str, *, quick: bool = False):
         found = get_kind(kind)
     except ValueError as err:
         raise ValueError(f"experiment {name!r}: {err}") from err
-    return found.parse(raw, name, quick)
+    config = found.parse(raw, name, quick)
+    if "quick" in raw:  # a typo in either variant is an error whichever one is loaded
+        try:
+            found.parse(raw, name, not quick)
+        except ValueError as err:
+            variant = "without" if quick else "with"
+            raise ValueError(f"{err} (in the config {variant} its [quick] overrides)") from err
+    return config
 
 
 def load_experiment(name_or_path: str | Path, *, quick: bool = False):

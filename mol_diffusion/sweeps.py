@@ -51,6 +51,7 @@ from mol_diffusion.kinds.base import ExperimentKind, fingerprint
 
 __all__ = [
     "INTEGER_COLUMNS",
+    "cached_table",
     "cell_cache_dir",
     "cell_rows",
     "comparable",
@@ -137,7 +138,7 @@ def _init_worker() -> None:
 
 def default_executor(workers: int | None = None) -> Executor:
     """A local process pool (spawned workers, one torch thread each)."""
-    workers = workers or os.cpu_count() or 1
+    workers = (os.cpu_count() or 1) if workers is None else workers
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
@@ -234,10 +235,15 @@ def run_sweep(
         workers: pool size for the default executor (default: all cores).
         progress: show a progress bar (cells done, elapsed, time left) on stderr.
         cache_dir: if given, reuse the rows of cells finished earlier under it and store each
-            new cell's rows there as soon as it finishes (see the module docstring).
+            new cell's rows there as soon as it finishes (see the module docstring); the
+            number of cells reused is ``table.attrs["cached_cells"]``.
         batch: run the cells that share a batch key as one task (the same table either way).
             ``False`` gives one task per cell: more tasks for executors with many workers.
     """
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise ValueError(f"workers must be None (all cores) or an integer >= 1, got {workers!r}")
     kind = config.kind
     grid = kind.cells(config)
     columns = kind.columns(config)
@@ -247,9 +253,10 @@ def run_sweep(
     if cache_dir is not None:
         cell_files = [_cell_path(Path(cache_dir), cell) for cell in grid]
         for i, path in enumerate(cell_files):
-            cached = _read_cell(path, wanted)
-            if cached is not None:
-                rows[i] = cached
+            found = _read_cell(path, wanted)
+            if found is not None:
+                rows[i] = found
+    cached = len(rows)
     bar = tqdm(
         total=len(grid),
         initial=len(rows),
@@ -287,7 +294,9 @@ def run_sweep(
                     pool.shutdown(cancel_futures=True)
     finally:
         bar.close()
-    return rows_table([row for i in range(len(grid)) for row in rows[i]], columns)
+    table = rows_table([row for i in range(len(grid)) for row in rows[i]], columns)
+    table.attrs["cached_cells"] = cached
+    return table
 
 
 def results_path(config, results_dir=None) -> Path:
@@ -308,21 +317,23 @@ def load_or_run(
 ) -> pd.DataFrame:
     """Load cached results when the config (and library version) is unchanged; else run and save.
 
-    The cache key is ``kinds.base.fingerprint(config)``, stored beside the table as
-    ``<table>.meta.json``. ``results_dir`` defaults to ``experiments/results``. While the sweep
-    runs, finished cells are kept under ``cell_cache_dir(config, results_dir)``, so an
-    interrupted call resumes where it stopped; they are removed once the table is written.
-    ``force=True`` discards the cached table and cells.
+    The cache key is ``kinds.base.fingerprint(config)``, stored beside the table in
+    ``<table>.meta.json`` with its row count, checksum and platform (``cached_table`` checks
+    them). ``results_dir`` defaults to ``experiments/results``. While the sweep runs, finished
+    cells are kept under ``cell_cache_dir(config, results_dir)``, so an interrupted call resumes
+    where it stopped; they are removed once the table is written. ``force=True`` discards the
+    cached table and cells. ``table.attrs["source"]`` says what happened: ``"loaded"``,
+    ``"computed"`` or ``"resumed (k cells cached)"``.
     """
     path = results_path(config, results_dir)
     meta_path = path.with_suffix(".meta.json")
     cache_dir = cell_cache_dir(config, results_dir)
     key = fingerprint(config)
-    if not force and path.is_file() and meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
-        if meta.get("fingerprint") == key:
-            return read_table(path)
-    if force:
+    if not force:
+        table = cached_table(config, results_dir)
+        if table is not None:
+            return table
+    else:
         shutil.rmtree(cache_dir, ignore_errors=True)
     table = run_sweep(
         config, executor=executor, workers=workers, progress=progress, cache_dir=cache_dir
@@ -330,15 +341,62 @@ def load_or_run(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".csv.tmp")
     table.to_csv(tmp, index=False)
-    os.replace(tmp, path)  # never leave a half-written table under the real name
     meta = {
         "fingerprint": key,
         "experiment": config.name,
         "quick": config.quick,
         "rows": len(table),
+        "sha256": hashlib.sha256(tmp.read_bytes()).hexdigest(),
+        "platform": platform_stamp(),
     }
+    os.replace(tmp, path)  # never leave a half-written table under the real name
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     shutil.rmtree(cache_dir, ignore_errors=True)  # the table now holds every cell
+    cached, total = table.attrs.pop("cached_cells"), len(config.kind.cells(config))
+    table.attrs["source"] = f"resumed ({cached} of {total} cells cached)" if cached else "computed"
+    return table
+
+
+def _damaged(path: Path, why: str) -> ValueError:
+    return ValueError(
+        f"{path}: {why}; recompute it with load_or_run(..., force=True) "
+        f"(python -m mol_diffusion run <experiment> --force)"
+    )
+
+
+def cached_table(config, results_dir=None) -> pd.DataFrame | None:
+    """The stored table of ``config`` when its meta file holds the config's fingerprint, else
+    None (never run, or run with another config or library version).
+
+    A stored table is checked against its meta file (row count, checksum when recorded) and
+    against the kind's columns; a damaged or edited table raises ``ValueError`` naming the file.
+    The returned table has ``table.attrs["source"] == "loaded"``.
+    """
+    path = results_path(config, results_dir)
+    meta_path = path.with_suffix(".meta.json")
+    if not (path.is_file() and meta_path.is_file()):
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise _damaged(meta_path, f"not a results meta file ({err})") from err
+    if not isinstance(meta, dict):
+        raise _damaged(meta_path, "not a results meta file (not a JSON object)")
+    if meta.get("fingerprint") != fingerprint(config):
+        return None
+    data = path.read_bytes()
+    if "sha256" in meta and hashlib.sha256(data).hexdigest() != meta["sha256"]:
+        raise _damaged(path, f"its bytes do not match the checksum in {meta_path.name}")
+    try:
+        table = read_table(path)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise _damaged(path, f"not a results table ({err})") from err
+    if len(table) != meta.get("rows"):
+        raise _damaged(path, f"{len(table)} rows, but {meta_path.name} says {meta.get('rows')}")
+    columns = tuple(config.kind.columns(config))
+    if tuple(table.columns) != columns:
+        raise _damaged(path, f"columns {tuple(table.columns)}, expected {columns}")
+    table.attrs["source"] = "loaded"
     return table
 
 

@@ -83,6 +83,11 @@ steps = 20
         (('kind = "gaussian"\n', ""), "missing key 'kind'"),
         (('kind = "gaussian"', 'kind = "quantum"'), "unknown experiment kind 'quantum'"),
         (("[family]\n", '[family]\nkind = "gaussian"\n'), "family: .*'kind'"),
+        (("steps = 20", "steps = 20\n[quick]\nreplicats = 1"), r"unknown keys \['replicats'\]"),
+        (
+            ("steps = 20", "steps = 20\n[quick]\ngeneralist = { capacites = [4] }"),
+            "bad option.*capacites.*with its .quick. overrides",
+        ),
     ],
 )
 def test_bad_configs_name_the_problem(tmp_path, change, match):
@@ -243,7 +248,78 @@ def test_a_killed_sweep_resumes_with_only_the_missing_cells(tmp_path, monkeypatc
     )
     resumed = load_or_run(config, workers=1, progress=False, results_dir=results)
     assert len(computed) == total - len(done) + 1  # the missing cells and the torn one
+    assert resumed.attrs["source"] == f"resumed ({len(done) - 1} of {total} cells cached)"
     assert not cache.exists()  # the table holds everything now
     fresh = run_sweep(config, workers=1, progress=False)
     pd.testing.assert_frame_equal(comparable(resumed, config.kind), comparable(fresh, config.kind))
     assert json.loads((results / "exp.meta.json").read_text())["rows"] == total
+
+
+# ---------------------------------------------------------------- damaged caches
+def damage_truncate(path):
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[: len(lines) // 2]))
+
+
+@pytest.mark.parametrize(
+    ("target", "damage", "match"),
+    [
+        ("csv", damage_truncate, "do not match the checksum"),
+        ("csv", lambda p: p.write_bytes(b"\xff\xfe\x00garbage"), "checksum"),
+        ("meta", lambda p: p.write_bytes(b"\xff\xfe{not json"), "not a results meta file"),
+        ("meta", lambda p: p.write_text("[1, 2]"), "not a JSON object"),
+    ],
+)
+def test_a_damaged_table_is_rejected_with_the_file_and_the_way_out(tmp_path, target, damage, match):
+    config = load_experiment(write(tmp_path, BASE))
+    load_or_run(config, workers=1, progress=False, results_dir=tmp_path)
+    path = tmp_path / ("exp.csv" if target == "csv" else "exp.meta.json")
+    damage(path)
+    with pytest.raises(ValueError, match=match) as err:
+        load_or_run(config, workers=1, progress=False, results_dir=tmp_path)
+    assert str(path) in str(err.value) and "--force" in str(err.value)
+    again = load_or_run(config, workers=1, progress=False, results_dir=tmp_path, force=True)
+    assert again.attrs["source"] == "computed" and len(again) == len(cells(config))
+
+
+def test_a_table_without_a_checksum_is_checked_by_rows_and_columns(tmp_path):
+    import json
+
+    config = load_experiment(write(tmp_path, BASE))
+    table = load_or_run(config, workers=1, progress=False, results_dir=tmp_path)
+    meta_path = tmp_path / "exp.meta.json"
+    meta = json.loads(meta_path.read_text())
+    del meta["sha256"]  # as in tables written before checksums were recorded
+    meta_path.write_text(json.dumps(meta))
+    assert load_or_run(config, workers=1, progress=False, results_dir=tmp_path).attrs == {
+        "source": "loaded"
+    }
+    damage_truncate(tmp_path / "exp.csv")
+    with pytest.raises(ValueError, match=f"rows, but exp.meta.json says {len(table)}"):
+        load_or_run(config, workers=1, progress=False, results_dir=tmp_path)
+    table.drop(columns=["risk_se"]).to_csv(tmp_path / "exp.csv", index=False)
+    with pytest.raises(ValueError, match="columns"):
+        load_or_run(config, workers=1, progress=False, results_dir=tmp_path)
+
+
+def test_a_cell_file_without_the_declared_columns_is_recomputed(tmp_path):
+    import json
+
+    from mol_diffusion import sweeps
+
+    config = load_experiment(write(tmp_path, BASE))
+    grid = cells(config)
+    cache = sweeps.cell_cache_dir(config, tmp_path)
+    cache.mkdir(parents=True)
+    label = grid[0].label.replace("/", "_").replace("=", "")
+    (cache / f"{label}.json").write_text(json.dumps([{"fit_seconds": 1.0}]))
+    table = load_or_run(config, workers=1, progress=False, results_dir=tmp_path)
+    assert table.attrs["source"] == "computed"  # the file was there, but not trusted
+    assert table.risk.notna().all() and len(table) == len(grid)
+
+
+@pytest.mark.parametrize("workers", [0, -1, 1.5, True])
+def test_run_sweep_rejects_a_bad_worker_count(tmp_path, workers):
+    config = load_experiment(write(tmp_path, BASE))
+    with pytest.raises(ValueError, match="workers must be None"):
+        run_sweep(config, workers=workers, progress=False)

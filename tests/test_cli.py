@@ -1,0 +1,47 @@
+"""The command line: run lists the experiments, takes --results-dir, says what it did."""
+
+import pytest
+
+from mol_diffusion.__main__ import main
+
+TINY = """
+kind = "gaussian"
+seed = 9
+replicates = 1
+methods = ["labeled_only", "oracle"]
+n = [8]
+m = [32]
+risk_draws = 128
+[family]
+num_tasks = 2
+[specialist]
+kind = "linear"
+[generalist]
+kind = "random_features"
+capacities = [4]
+"""
+
+
+def test_run_without_an_experiment_lists_them_with_their_kinds(capsys):
+    assert main(["run"]) == 0
+    out = capsys.readouterr().out
+    assert "sample_complexity" in out and "policy" in out and "restoration" in out
+
+
+def test_run_says_whether_it_computed_or_loaded_and_writes_where_told(tmp_path, capsys):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    results = tmp_path / "out"
+    assert main(["run", str(config), "--workers", "1", "--results-dir", str(results)]) == 0
+    assert capsys.readouterr().out.startswith("computed: 2 rows")
+    assert (results / "tiny.csv").is_file()
+    assert main(["run", str(config), "--workers", "1", "--results-dir", str(results)]) == 0
+    assert capsys.readouterr().out.startswith("loaded: 2 rows")
+
+
+@pytest.mark.parametrize("workers", ["0", "-1", "two"])
+def test_run_rejects_a_bad_worker_count(workers, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "pareto_front", "--workers", workers])
+    assert stop.value.code == 2
+    assert "--workers: must be a positive integer" in capsys.readouterr().err
