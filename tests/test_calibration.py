@@ -1,0 +1,142 @@
+"""The calibration harness measures size and power; the pilot model keeps a pilot's noise.
+
+Reference values: the size of a one-sided one-sample t-test at level 0.05 on normal data is
+0.05 exactly, and its power at mean delta is the noncentral-t tail
+P(T_{S-1}(delta sqrt(S) / sigma) > t_{0.95, S-1}) (scipy.stats.nct).
+"""
+
+import math
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats as sps
+
+from mol_diffusion import claims, paths
+from mol_diffusion.calibration import PilotModel, Scenario, calibrate
+from mol_diffusion.sweeps import read_table
+
+
+def t_test_rule(claim, table, results):
+    """A one-sided t-test of mean(d) > 0 at 0.05, as a verdict."""
+    d = table.d.to_numpy()
+    t = d.mean() / (d.std(ddof=1) / math.sqrt(len(d)))
+    return SimpleNamespace(passed=bool(t > sps.t.ppf(0.95, len(d) - 1)))
+
+
+def normal_scenario(name, delta, seeds=8):
+    def simulate(rng):
+        return {"toy": pd.DataFrame({"d": rng.normal(delta, 1.0, seeds)})}
+
+    return Scenario("toy_claim", "toy", name, delta, seeds, simulate)
+
+
+def test_the_harness_recovers_the_size_and_power_of_a_t_test():
+    size = calibrate(normal_scenario("size", 0.0), simulations=4000, evaluate=t_test_rule)
+    assert abs(size.rate - 0.05) < 3 * math.sqrt(0.05 * 0.95 / 4000) and size.passes
+    seeds, delta = 8, 1.0
+    exact = sps.nct.sf(sps.t.ppf(0.95, seeds - 1), seeds - 1, delta * math.sqrt(seeds))
+    power = calibrate(normal_scenario("power", delta), simulations=4000, evaluate=t_test_rule)
+    assert abs(power.rate - exact) < 3 * power.mcse  # exact = 0.807
+    assert power.passes == (power.rate >= 0.80)
+
+
+def test_a_calibration_is_deterministic_and_fewer_simulations_are_its_prefix():
+    a = calibrate(normal_scenario("size", 0.3), simulations=200, evaluate=t_test_rule)
+    b = calibrate(normal_scenario("size", 0.3), simulations=200, evaluate=t_test_rule)
+    assert (a.rate, a.mcse) == (b.rate, b.mcse)
+    hits = [
+        calibrate(normal_scenario("size", 0.3), simulations=k, evaluate=t_test_rule).rate * k
+        for k in (50, 51)
+    ]
+    assert hits[1] - hits[0] in (0.0, 1.0)
+
+
+def test_an_oversized_rule_fails_calibration():
+    def lax(claim, table, results):  # one-sided test at 0.20 posing as 0.05
+        d = table.d.to_numpy()
+        t = d.mean() / (d.std(ddof=1) / math.sqrt(len(d)))
+        return SimpleNamespace(passed=bool(t > sps.t.ppf(0.80, len(d) - 1)))
+
+    result = calibrate(normal_scenario("size", 0.0), simulations=1000, evaluate=lax)
+    assert result.rate > 0.15 and not result.passes
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (dict(name="bias"), "name must be one of"),
+        (dict(seeds=1), "seeds must be an integer >= 2"),
+        (dict(target=math.nan), "target must be finite"),
+    ],
+)
+def test_scenarios_are_validated(kwargs, match):
+    base = dict(claim="c", experiment="e", name="size", target=0.0, seeds=4, simulate=None)
+    with pytest.raises(ValueError, match=match):
+        Scenario(**{**base, **kwargs})
+
+
+# ---------------------------------------------------------------- the pilot model
+def pilot(seeds=5, cells=6, seed=0):
+    """A pilot whose seeds share a random intercept and slope in log x (curves, not points)."""
+    rng = np.random.default_rng(seed)
+    x = 2.0 ** np.arange(3, 3 + cells)
+    rows = []
+    for s in range(seeds):
+        a, b = rng.normal(0, 0.2), rng.normal(0, 0.1)
+        for xi in x:
+            noise = rng.normal(0, 0.02)
+            rows.append(
+                {
+                    "x": xi,
+                    "replicate": s,
+                    "risk": math.exp(-np.log(xi) + a + b * np.log(xi) + noise),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def test_simulated_seeds_have_the_pilots_mean_and_covariance():
+    table = pilot()
+    model = PilotModel.fit(table, ["risk"], log=True, keys=["x"])
+    sim = model.simulate(np.random.default_rng(1), 20000)
+    y = np.log(sim.risk.to_numpy()).reshape(20000, -1)
+    pilot_y = np.log(table.risk.to_numpy()).reshape(5, -1)
+    np.testing.assert_allclose(y.mean(0), pilot_y.mean(0), atol=0.01)
+    np.testing.assert_allclose(np.cov(y.T), np.cov(pilot_y.T), rtol=0.05, atol=1e-4)
+    assert list(sim.columns) == list(table.columns)
+
+
+def test_tilting_changes_the_slope_by_exactly_delta_and_keeps_the_curvature():
+    model = PilotModel.fit(pilot(), ["risk"], log=True, keys=["x"])
+    mask = model.cells()
+    moved = model.tilted(model.mean, mask, "risk", "x", 0.37)
+    lx = np.log(model.template.x.to_numpy())
+    before, after = np.polyfit(lx, model.mean[:, 0], 2), np.polyfit(lx, moved[:, 0], 2)
+    assert after[1] - before[1] == pytest.approx(0.37) and after[0] == pytest.approx(before[0])
+    shifted = model.shifted(model.mean, model.cells(x=8.0), "risk", 1.0)
+    assert (shifted - model.mean).sum() == pytest.approx(1.0)
+
+
+def test_the_pilot_model_rejects_unbalanced_or_non_positive_pilots():
+    table = pilot()
+    with pytest.raises(ValueError, match="does not hold"):
+        PilotModel.fit(table.iloc[:-1], ["risk"], log=True, keys=["x"])
+    with pytest.raises(ValueError, match="positive"):
+        PilotModel.fit(table.assign(risk=-table.risk), ["risk"], log=True, keys=["x"])
+    with pytest.raises(ValueError, match=">= 2 replicates"):
+        PilotModel.fit(table[table.replicate == 0], ["risk"], log=True, keys=["x"])
+
+
+def test_a_real_pilot_table_simulates_into_a_table_the_claims_can_read():
+    """The committed sample_complexity table as a pilot: simulated tables go through the real
+    rule, and with the pilot's own means its advantage is found in most simulations."""
+    table = read_table(paths.RESULTS / "sample_complexity.csv")
+    keys = ["method", "n", "m", "capacity", "weights_index"]
+    cols = ["risk", *(c for c in table.columns if c.startswith("risk_task"))]
+    model = PilotModel.fit(table, cols, log=True, keys=keys)
+    sim = model.simulate(np.random.default_rng(0), 6)
+    assert sim.shape == table.shape and sim.n.isna().sum() == table.n.isna().sum()
+    verdict = claims.evaluate("scarce_label_advantage", sim)
+    assert verdict.passed is True and verdict.n_seeds == 6
