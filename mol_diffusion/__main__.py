@@ -4,6 +4,7 @@ python -m mol_diffusion run [sample_complexity] [--quick] [--workers 2] [--force
 python -m mol_diffusion claims [--quick] [--write]
 python -m mol_diffusion report
 python -m mol_diffusion bench [--quick]
+python -m mol_diffusion calibrate [--simulations 1000] [--out experiments/results/calibration.csv]
 """
 
 from __future__ import annotations
@@ -49,7 +50,29 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("report", help="write claims, paper/generated/*.tex and README's claims table")
     bench = sub.add_parser("bench", help="time batched vs one-at-a-time fits and the RF solver")
     bench.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    calibrate = sub.add_parser(
+        "calibrate", help="size and power of the claim rules by simulation on pilot tables"
+    )
+    calibrate.add_argument(
+        "--simulations", type=_workers, default=1000, help="simulations per scenario"
+    )
+    calibrate.add_argument("--seed", type=int, default=20261201, help="the calibration's seed")
+    calibrate.add_argument(
+        "--out", default=None, help="CSV to write (default: experiments/results/calibration.csv)"
+    )
     args = parser.parse_args(argv)
+
+    if args.command == "calibrate":
+        from mol_diffusion import paths
+        from mol_diffusion.calibration import calibration_table
+
+        table = calibration_table(simulations=args.simulations, seed=args.seed, progress=True)
+        out = paths.CALIBRATION_CSV if args.out is None else args.out
+        table.to_csv(out, index=False)
+        with pd.option_context("display.width", 200, "display.max_colwidth", 50):
+            print(table.drop(columns=["note"]).to_string(index=False))
+        print(f"-> {out}")
+        return 0
 
     if args.command == "bench":
         from mol_diffusion.bench import BenchConfig, run_bench

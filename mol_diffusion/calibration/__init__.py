@@ -1,5 +1,6 @@
-"""Calibration of claim rules by simulation: the harness (``calibration.harness``) and
-generative models of results tables fitted on pilot tables (``calibration.models``)."""
+"""Calibration of claim rules by simulation: the harness (``calibration.harness``), generative
+models of results tables fitted on pilot tables (``calibration.models``) and the scenarios of
+today's rules (``calibration.scenarios``; ``python -m mol_diffusion calibrate``)."""
 
 from mol_diffusion.calibration.harness import (
     POWER_TARGET,
@@ -10,6 +11,7 @@ from mol_diffusion.calibration.harness import (
     calibration_frame,
 )
 from mol_diffusion.calibration.models import PilotModel
+from mol_diffusion.calibration.scenarios import calibration_table, today_scenarios
 
 __all__ = [
     "POWER_TARGET",
@@ -19,4 +21,6 @@ __all__ = [
     "Scenario",
     "calibrate",
     "calibration_frame",
+    "calibration_table",
+    "today_scenarios",
 ]
