@@ -25,8 +25,16 @@ def parse_experiment(raw: dict, name: str, *, quick: bool = False):
     raw = dict(raw)
     kind = raw.pop("kind", None)
     if kind is None:
+        old = raw.get("family", {}).get("kind") if isinstance(raw.get("family"), dict) else None
+        hint = (
+            f"; the kind moved from [family] to the top of the file: write kind = {old!r} "
+            f"before the first table and remove it from [family]"
+            if old in KINDS
+            else ""
+        )
         raise ValueError(
-            f"experiment {name!r}: missing key 'kind' (the experiment kind, one of {sorted(KINDS)})"
+            f"experiment {name!r}: missing key 'kind' (the experiment kind, one of "
+            f"{sorted(KINDS)}){hint}"
         )
     if not isinstance(kind, str):
         raise ValueError(f"experiment {name!r}: kind must be a string, got {kind!r}")

@@ -35,6 +35,7 @@ import json
 import multiprocessing
 import os
 import platform
+import re
 import shutil
 import sys
 from collections.abc import Sequence
@@ -50,9 +51,9 @@ from mol_diffusion.config import load_experiment
 from mol_diffusion.kinds.base import ExperimentKind, fingerprint
 
 __all__ = [
-    "INTEGER_COLUMNS",
     "cached_table",
     "cell_cache_dir",
+    "cell_file",
     "cell_rows",
     "comparable",
     "default_executor",
@@ -65,18 +66,20 @@ __all__ = [
     "run_sweep",
 ]
 
-INTEGER_COLUMNS = ("n", "capacity")  # integers that may be missing (<NA>): pandas Int64
-
 
 def comparable(table: pd.DataFrame, kind: ExperimentKind) -> pd.DataFrame:
     """``table`` without the kind's timing columns: what identical runs reproduce exactly."""
     return table.drop(columns=[c for c in kind.timing_columns if c in table])
 
 
-def rows_table(rows: Sequence[dict], columns: Sequence[str]) -> pd.DataFrame:
-    """A results table from rows, columns in the given order, integer grid columns as Int64."""
-    table = pd.DataFrame(list(rows), columns=list(columns))
-    for col in INTEGER_COLUMNS:
+def rows_table(rows: Sequence[dict], columns: Sequence[str], integers=()) -> pd.DataFrame:
+    """A results table from rows, columns in the given order; the ``integers`` columns (a
+    kind's ``integer_columns``) as pandas Int64, so a missing value stays <NA>."""
+    return _integers(pd.DataFrame(list(rows), columns=list(columns)), integers)
+
+
+def _integers(table: pd.DataFrame, integers) -> pd.DataFrame:
+    for col in integers:
         if col in table:
             table[col] = table[col].astype("Int64")
     return table
@@ -86,17 +89,16 @@ def cell_rows(table: pd.DataFrame, config, cell) -> pd.DataFrame:
     """The rows of ``table`` that ``cell`` produced (``kind.cell_key``), in table order."""
     mask = pd.Series(True, index=table.index)
     for column, value in config.kind.cell_key(config, cell).items():
-        mask &= table[column].isna() if value is None else (table[column] == value).fillna(False)
+        if column not in table:
+            raise ValueError(f"cell_key of {cell.label} names {column!r}, not a table column")
+        same = table[column].isna() if _missing(value) else (table[column] == value).fillna(False)
+        mask &= same.astype(bool)
     return table[mask]
 
 
-def read_table(path) -> pd.DataFrame:
-    """A results CSV with its integer grid columns as pandas Int64 (missing values <NA>)."""
-    table = pd.read_csv(path)
-    for col in INTEGER_COLUMNS:
-        if col in table:
-            table[col] = table[col].astype("Int64")
-    return table
+def read_table(path, integers=()) -> pd.DataFrame:
+    """A results CSV, its ``integers`` columns as pandas Int64 (missing values <NA>)."""
+    return _integers(pd.read_csv(path), integers)
 
 
 def platform_stamp() -> dict:
@@ -154,25 +156,50 @@ def cell_cache_dir(config, results_dir=None) -> Path:
     return directory / "cells" / stem
 
 
-def _cell_path(cache_dir: Path, cell) -> Path:
-    return cache_dir / (cell.label.replace("/", "_").replace("=", "") + ".json")
+def cell_file(cache_dir, cell) -> Path:
+    """The cache file of one cell: its label made safe for a file name, plus a hash of the
+    label itself, so two labels never share a file."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", cell.label)[:80]
+    tag = hashlib.sha256(cell.label.encode()).hexdigest()[:10]
+    return Path(cache_dir) / f"{safe}-{tag}.json"
 
 
-def _rows_ok(rows, columns: set[str]) -> bool:
-    return (
-        isinstance(rows, list)
-        and bool(rows)
-        and all(isinstance(r, dict) and set(r) == columns for r in rows)
-    )
+def _missing(value) -> bool:
+    return value is None or (not isinstance(value, str | bytes) and bool(pd.isna(value)))
 
 
-def _read_cell(path: Path, columns: set[str]) -> list[dict] | None:
-    """A cell's cached rows, or None when the file is missing or not a complete set of rows."""
+def _row_problem(row, columns: set[str], key: dict) -> str | None:
+    """Why ``row`` is not a row of the cell with ``key`` (None when it is)."""
+    if not isinstance(row, dict):
+        return f"a {type(row).__name__}, not a dict"
+    if set(row) != columns:
+        missing, extra = sorted(columns - set(row)), sorted(set(row) - columns)
+        return f"columns missing {missing}, unexpected {extra}"
+    for column, value in key.items():
+        got = row[column]
+        if _missing(value) != _missing(got) or (not _missing(value) and got != value):
+            return f"{column} = {got!r}, but the cell's key says {value!r}"
+    return None
+
+
+def _rows_problem(rows, columns: set[str], key: dict) -> str | None:
+    if not isinstance(rows, list) or not rows:
+        return "not a non-empty list of rows"
+    for i, row in enumerate(rows):
+        problem = _row_problem(row, columns, key)
+        if problem:
+            return f"row {i}: {problem}"
+    return None
+
+
+def _read_cell(path: Path, columns: set[str], key: dict) -> list[dict] | None:
+    """A cell's cached rows, or None when the file is missing, does not parse, or does not
+    hold rows of this cell with the kind's columns."""
     try:
         rows = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
         return None
-    return rows if _rows_ok(rows, columns) else None
+    return None if _rows_problem(rows, columns, key) else rows
 
 
 def _write_cell(path: Path, rows: list[dict]) -> None:
@@ -194,7 +221,8 @@ def _tasks(todo: list[int], grid: list, key, batch: bool) -> list[list[int]]:
 
 
 def _checked(kind, config, cells: Sequence, out, columns: set[str]) -> list[list[dict]]:
-    """The rows a kind returned for ``cells``, checked against its declared columns."""
+    """The rows a kind returned for ``cells``, checked against its declared columns and the
+    cells' keys."""
     if not isinstance(out, list) or len(out) != len(cells):
         raise RuntimeError(
             f"experiment kind {kind.name!r}: run_cells must return one list of rows per cell "
@@ -202,15 +230,11 @@ def _checked(kind, config, cells: Sequence, out, columns: set[str]) -> list[list
             + (f" of length {len(out)}" if isinstance(out, list) else "")
         )
     for cell, rows in zip(cells, out, strict=True):
-        if not _rows_ok(rows, columns):
-            got = (
-                sorted(set(rows[0]))
-                if isinstance(rows, list) and rows and isinstance(rows[0], dict)
-                else rows
-            )
+        problem = _rows_problem(rows, columns, kind.cell_key(config, cell))
+        if problem:
             raise RuntimeError(
-                f"experiment kind {kind.name!r}, cell {cell.label}: every row must have exactly "
-                f"the columns {sorted(columns)}; got {got!r}"
+                f"experiment kind {kind.name!r}, cell {cell.label}: {problem} (every row must "
+                f"have exactly the columns {sorted(columns)} and the cell's key values)"
             )
     return out
 
@@ -251,9 +275,9 @@ def run_sweep(
     rows: dict[int, list[dict]] = {}
     cell_files = [None] * len(grid)
     if cache_dir is not None:
-        cell_files = [_cell_path(Path(cache_dir), cell) for cell in grid]
+        cell_files = [cell_file(cache_dir, cell) for cell in grid]
         for i, path in enumerate(cell_files):
-            found = _read_cell(path, wanted)
+            found = _read_cell(path, wanted, kind.cell_key(config, grid[i]))
             if found is not None:
                 rows[i] = found
     cached = len(rows)
@@ -294,7 +318,9 @@ def run_sweep(
                     pool.shutdown(cancel_futures=True)
     finally:
         bar.close()
-    table = rows_table([row for i in range(len(grid)) for row in rows[i]], columns)
+    table = rows_table(
+        [row for i in range(len(grid)) for row in rows[i]], columns, kind.integer_columns
+    )
     table.attrs["cached_cells"] = cached
     return table
 
@@ -388,7 +414,7 @@ def cached_table(config, results_dir=None) -> pd.DataFrame | None:
     if "sha256" in meta and hashlib.sha256(data).hexdigest() != meta["sha256"]:
         raise _damaged(path, f"its bytes do not match the checksum in {meta_path.name}")
     try:
-        table = read_table(path)
+        table = read_table(path, config.kind.integer_columns)
     except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise _damaged(path, f"not a results table ({err})") from err
     if len(table) != meta.get("rows"):

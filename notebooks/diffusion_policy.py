@@ -173,7 +173,7 @@ plotting.savefig(fig, "diffusion_policy_gap_vs_horizon", figure_dir)
 # %% [markdown]
 # ## Claims
 #
-# Registered in `mol_diffusion/claims.py` with their thresholds before the sweep ran:
+# Registered in `mol_diffusion/claims/policy.py` with their thresholds before the sweep ran:
 # two-stage (on-policy) beats labeled-only at the smallest n in every environment (Holm); the
 # gap grows more slowly in H with on-policy than with offline pseudo-labels (interaction of
 # log H and source); the two-stage gap falls with n.

@@ -159,7 +159,7 @@ plt.show()
 # %% [markdown]
 # ## Claims
 #
-# Registered in `mol_diffusion/claims.py` with their thresholds before the sweep ran:
+# Registered in `mol_diffusion/claims/restoration.py` with their thresholds before the sweep ran:
 # two-stage beats labeled-only at the smallest n on every task (one-sided paired t-tests over
 # seeds, Holm-adjusted across the three tasks), and the advantage shrinks as n grows (the slope
 # of the per-seed PSNR gain in log n, which is the interaction of log n and method, has a 95%

@@ -29,7 +29,7 @@
 # Generalists: `RandomFeatureScore` with 16–256 random gates (p_gen = 160–2560). The *oracle*
 # fits the same generalist on m true pairs per task: the best the class can do with m labels.
 # All configuration lives in `experiments/sample_complexity.toml`; claims and their thresholds
-# live in `mol_diffusion/claims.py`.
+# live in `mol_diffusion/claims/` (one rules module per experiment kind).
 
 # %% tags=["parameters"]
 quick = False  # a small, fast run: 2 seeds and coarse grids

@@ -132,7 +132,7 @@ def test_the_pilot_model_rejects_unbalanced_or_non_positive_pilots():
 def test_a_real_pilot_table_simulates_into_a_table_the_claims_can_read():
     """The committed sample_complexity table as a pilot: simulated tables go through the real
     rule, and with the pilot's own means its advantage is found in most simulations."""
-    table = read_table(paths.RESULTS / "sample_complexity.csv")
+    table = read_table(paths.RESULTS / "sample_complexity.csv", ("n", "capacity"))
     keys = ["method", "n", "m", "capacity", "weights_index"]
     cols = ["risk", *(c for c in table.columns if c.startswith("risk_task"))]
     model = PilotModel.fit(table, cols, log=True, keys=keys)

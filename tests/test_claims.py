@@ -359,7 +359,7 @@ def test_restoration_claims_pass_and_fail(seed):
 def policy_table(
     gap_at, *, n=(2, 5, 12, 30), horizons=(25, 50, 100, 200), reps=4, noise=0.05, seed=0, k=3
 ):
-    """Rows in the schema of ``policy.experiment``: gap_at(method, n, H, env) is the true gap,
+    """Rows in the schema of ``kinds.policy``: gap_at(method, n, H, env) is the true gap,
     observed with multiplicative log-normal noise (sd ``noise``) per (cell, env, H)."""
     rng = np.random.default_rng(seed)
     rows = []

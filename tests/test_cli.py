@@ -45,3 +45,14 @@ def test_run_rejects_a_bad_worker_count(workers, capsys):
         main(["run", "pareto_front", "--workers", workers])
     assert stop.value.code == 2
     assert "--workers: must be a positive integer" in capsys.readouterr().err
+
+
+def test_bad_input_is_one_line_not_a_traceback(tmp_path, capsys):
+    from mol_diffusion.__main__ import cli
+
+    config = tmp_path / "bad.toml"
+    config.write_text(TINY.replace("num_tasks = 2", "num_task = 2"))
+    assert cli(["run", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: experiment 'bad': family: unknown keys ['num_task']")
+    assert "Traceback" not in err and err.count("\n") == 1

@@ -2,11 +2,12 @@
 
 Every ``import`` and ``from ... import`` in ``mol_diffusion/`` counts, at module level and
 inside functions. ``from a.b import c`` is an edge to ``a.b.c`` when that is a module and to
-``a.b`` otherwise; a package's ``__init__`` importing its own submodules is an edge like any
-other, but the implicit import of a parent package by its submodule is not (Python runs a
-parent's ``__init__`` first, so counting it would make every package a cycle).
-A private name is one with a leading underscore that is not a dunder; importing it from, or
-reading it as an attribute of, another module of the package fails. Modules whose own name is
+``a.b`` otherwise. Importing a module also runs the ``__init__`` of each package above it, so
+those packages are edges too, except the packages the importing module itself lives in (Python
+has already started them; counting them would make every package a cycle).
+A private name is one with a leading underscore that is not a dunder; importing it from another
+module of the package, reading it as an attribute of one (``sweeps._x``,
+``mol_diffusion.sweeps._x``) or by ``getattr(module, "_x")`` fails. Modules whose own name is
 private (``_validation``) may be imported for their public names.
 """
 
@@ -51,8 +52,7 @@ def imports(name: str, path: Path):
             for alias in node.names:
                 if alias.name.split(".")[0] == PACKAGE:
                     found.append((alias.name, None, node.lineno))
-                    if alias.asname:
-                        aliases[alias.asname] = alias.name
+                    aliases[alias.asname or PACKAGE] = alias.name if alias.asname else PACKAGE
         elif isinstance(node, ast.ImportFrom):
             target = resolve(node.module or "", node.level, name, path.name == "__init__.py")
             if target.split(".")[0] != PACKAGE:
@@ -64,20 +64,58 @@ def imports(name: str, path: Path):
                     aliases[alias.asname or alias.name] = sub
                 else:
                     found.append((target, alias.name, node.lineno))
-    attributes = [
-        (aliases[node.value.id], node.attr, node.lineno)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Attribute)
-        and isinstance(node.value, ast.Name)
-        and node.value.id in aliases
-    ]
+    attributes = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute):
+            chain = dotted(node.value, aliases)
+            if chain in MODULES:
+                attributes.append((chain, node.attr, node.lineno))
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "getattr"
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+        ):
+            chain = dotted(node.args[0], aliases)
+            if chain in MODULES:
+                attributes.append((chain, node.args[1].value, node.lineno))
     return found, attributes
+
+
+def dotted(node, aliases: dict) -> str | None:
+    """The module a name or attribute chain stands for (``sweeps`` bound by an import, or
+    ``mol_diffusion.sweeps`` spelled out), else None."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    head = aliases.get(node.id, node.id if node.id == PACKAGE else None)
+    return ".".join([head, *reversed(parts)]) if head else None
+
+
+def packages_run(target: str, importer: str) -> list[str]:
+    """The packages whose ``__init__`` importing ``target`` runs, apart from the importer's
+    own packages."""
+    own = importer.split(".")
+    parts = target.split(".")
+    out = []
+    for i in range(1, len(parts)):
+        package = ".".join(parts[:i])
+        if package in MODULES and own[:i] != parts[:i]:
+            out.append(package)
+    return out
 
 
 GRAPH, PRIVATE = {}, []
 for _name, _path in MODULES.items():
     _found, _attributes = imports(_name, _path)
-    GRAPH[_name] = sorted({t for t, _, _ in _found if t in MODULES and t != _name})
+    _targets = {t for t, _, _ in _found if t in MODULES}
+    _targets |= {p for t, _, _ in _found for p in packages_run(t, _name)}
+    GRAPH[_name] = sorted(_targets - {_name})
     for target, imported, line in [*_found, *_attributes]:
         if imported is not None and is_private(imported) and target != _name:
             PRIVATE.append(f"{_path.relative_to(paths.ROOT)}:{line} uses {target}.{imported}")
@@ -118,6 +156,31 @@ def test_the_graph_sees_function_level_imports():
     """The parser finds imports inside functions (where cycles used to hide)."""
     assert "mol_diffusion.kinds.base" in GRAPH["mol_diffusion.bench"]
     assert "mol_diffusion.policy.envs" in GRAPH["mol_diffusion.kinds.policy"]  # inside a function
+
+
+def test_importing_a_submodule_counts_its_packages_init():
+    """``from mol_diffusion.claims.common import x`` runs claims/__init__ (and so claims.registry,
+    which imports sweeps): a cycle if sweeps did that."""
+    assert packages_run("mol_diffusion.claims.common", "mol_diffusion.sweeps") == [
+        "mol_diffusion.claims"
+    ]
+    assert packages_run("mol_diffusion.claims.common", "mol_diffusion.claims.gaussian") == []
+
+
+def test_attribute_chains_and_getattr_are_seen(tmp_path):
+    source = (
+        "import mol_diffusion.sweeps\n"
+        "from mol_diffusion import sweeps as s\n"
+        "a = mol_diffusion.sweeps._hidden\n"
+        "b = s._hidden\n"
+        "c = getattr(s, '_hidden')\n"
+    )
+    path = tmp_path / "probe.py"
+    path.write_text(source)
+    _, attributes = imports("mol_diffusion.probe", path)
+    assert [(m, a) for m, a, _ in attributes if a == "_hidden"] == [
+        ("mol_diffusion.sweeps", "_hidden")
+    ] * 3
 
 
 def test_the_cycle_finder_finds_a_cycle():

@@ -39,6 +39,7 @@ class ToyCell:
 class ToyKind:
     name = "toy"
     timing_columns = ()
+    integer_columns = ()
     config_class = ToyConfig
 
     def parse(self, raw, name, quick):
@@ -87,7 +88,8 @@ def test_a_kind_defined_outside_the_library_runs_through_the_engine(tmp_path, mo
     quick = load_experiment(path, quick=True)
     assert quick.scale == 0.5 and quick.quick
     report = check_kind(TOY, {"seed": 7, "scale": 2.0}, results_dir=tmp_path / "check")
-    assert report.cells == 3 and report.rows == 3 and "seeds from the cell" in report.passed
+    assert report.cells == 3 and report.rows == 3
+    assert "seeds from the cell and the experiment seed" in report.passed
 
 
 def test_register_kind_refuses_a_taken_name_and_a_non_kind(monkeypatch):
@@ -121,6 +123,27 @@ class MissingColumnKind(ToyKind):
         return ("replicate", "value", "risk")
 
 
+class SeedBlindKind(ToyKind):
+    def row(self, config, cell):
+        return {"replicate": cell.replicate, "value": float(cell.replicate) ** 2}
+
+
+class WrongKeyKind(ToyKind):
+    def cell_key(self, config, cell):
+        return {"replicate": 0}  # every cell claims replicate 0's rows
+
+
+class UnpicklableCellKind(ToyKind):
+    def cells(self, config):
+        return [UnpicklableCell(r) for r in range(3)]
+
+
+@dataclass(frozen=True)
+class UnpicklableCell(ToyCell):
+    def __reduce__(self):
+        raise TypeError("this cell refuses to be pickled")
+
+
 BROKEN = {}
 
 
@@ -143,9 +166,12 @@ def own_config(kind: ToyKind) -> ToyKind:
 @pytest.mark.parametrize(
     ("broken", "match"),
     [
-        (own_config(OrderDependentKind()), "1 worker vs 2 workers"),
+        (own_config(OrderDependentKind()), r"workers|reverse order"),
         (own_config(LaxKind()), "accepts an unknown key"),
-        (own_config(MissingColumnKind()), "exactly the columns"),
+        (own_config(MissingColumnKind()), "columns missing"),
+        (own_config(SeedBlindKind()), "the seed is ignored"),
+        (own_config(WrongKeyKind()), "cell's key says"),
+        (own_config(UnpicklableCellKind()), "cannot be pickled"),
     ],
 )
 def test_the_checker_fails_a_kind_that_breaks_the_contract(broken, match, tmp_path):
@@ -231,3 +257,36 @@ steps = 10
 def test_every_shipped_kind_passes_the_contract(name, text, tmp_path):
     report = check_kind(kinds.get_kind(name), tomllib.loads(text), results_dir=tmp_path)
     assert report.kind == name and report.rows >= report.cells > 0
+
+
+@dataclass(frozen=True)
+class ListConfig(ToyConfig):
+    tags: list = ()  # a list in a frozen dataclass: mutable, so no stable fingerprint
+
+    @property
+    def kind(self):
+        return LIST_KIND
+
+
+class ListKind(ToyKind):
+    def parse(self, raw, name, quick):
+        return ListConfig(name, raw["seed"], float(raw["scale"]), quick, ["a"])
+
+
+LIST_KIND = ListKind()
+
+
+def test_the_checker_fails_a_config_with_a_mutable_field(tmp_path):
+    with pytest.raises(KindContractError, match="mutable value"):
+        check_kind(LIST_KIND, {"seed": 7, "scale": 2.0}, results_dir=tmp_path)
+
+
+def test_an_order_dependent_kind_fails_however_the_pool_places_its_tasks(tmp_path):
+    """Run several times: the checker must not depend on which worker got which task."""
+    for attempt in range(3):
+        with pytest.raises(KindContractError, match=r"workers|reverse order"):
+            check_kind(
+                BROKEN["OrderDependentKind"],
+                {"seed": 7, "scale": 2.0},
+                results_dir=tmp_path / str(attempt),
+            )

@@ -245,6 +245,8 @@ def test_policy_experiment_config_loads_and_rejects_bad_values(tmp_path):
         ("seed = 20261121", "seed = 20261121\nbogus = 1", "unknown keys"),
         ('envs = "point_nav"', 'envs = "mars"', "envs"),
         ('envs = "point_nav"', 'envs = "point_nav"\ngoal = 1', "family: unknown keys"),
+        ("n = [2, 5, 12, 30]", "n = 5", "n must be a list of integers"),
+        ('weights = "uniform"', 'weights = "equal"', 'weights must be "uniform"'),
     ]:
         path = tmp_path / f"bad{abs(hash(old)) % 1000}.toml"
         path.write_text(base.replace(old, new))

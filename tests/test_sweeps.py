@@ -82,7 +82,13 @@ steps = 20
         (("steps = 20", 'sampler = "euler"'), "sampler must be one of"),
         (('kind = "gaussian"\n', ""), "missing key 'kind'"),
         (('kind = "gaussian"', 'kind = "quantum"'), "unknown experiment kind 'quantum'"),
-        (("[family]\n", '[family]\nkind = "gaussian"\n'), "family: .*'kind'"),
+        (("[family]\n", '[family]\nkind = "gaussian"\n'), "family: unknown keys \\['kind'\\]"),
+        (("num_tasks = 2", "num_task = 2"), r"family: unknown keys \['num_task'\]; known"),
+        (
+            ('methods = ["two_stage", "labeled_only", "oracle"]', 'methods = "oracle"'),
+            "methods must be a list",
+        ),
+        (("seed = 1", 'seed = 1\nweights = "equal"'), 'weights must be "uniform" or a list'),
         (("steps = 20", "steps = 20\n[quick]\nreplicats = 1"), r"unknown keys \['replicats'\]"),
         (
             ("steps = 20", "steps = 20\n[quick]\ngeneralist = { capacites = [4] }"),
@@ -95,6 +101,14 @@ def test_bad_configs_name_the_problem(tmp_path, change, match):
     assert old in BASE
     with pytest.raises(ValueError, match=match):
         load_experiment(write(tmp_path, BASE.replace(old, new, 1)))
+
+
+def test_an_old_style_config_is_told_where_the_kind_moved(tmp_path):
+    old = RESTORATION.replace('kind = "restoration"\n', "", 1).replace(
+        "[family]\n", '[family]\nkind = "restoration"\n'
+    )
+    with pytest.raises(ValueError, match=r"moved from \[family\] to the top of the file"):
+        load_experiment(write(tmp_path, old))
 
 
 def test_missing_config_lists_the_available_ones():
@@ -311,8 +325,7 @@ def test_a_cell_file_without_the_declared_columns_is_recomputed(tmp_path):
     grid = cells(config)
     cache = sweeps.cell_cache_dir(config, tmp_path)
     cache.mkdir(parents=True)
-    label = grid[0].label.replace("/", "_").replace("=", "")
-    (cache / f"{label}.json").write_text(json.dumps([{"fit_seconds": 1.0}]))
+    sweeps.cell_file(cache, grid[0]).write_text(json.dumps([{"fit_seconds": 1.0}]))
     table = load_or_run(config, workers=1, progress=False, results_dir=tmp_path)
     assert table.attrs["source"] == "computed"  # the file was there, but not trusted
     assert table.risk.notna().all() and len(table) == len(grid)
@@ -323,3 +336,31 @@ def test_run_sweep_rejects_a_bad_worker_count(tmp_path, workers):
     config = load_experiment(write(tmp_path, BASE))
     with pytest.raises(ValueError, match="workers must be None"):
         run_sweep(config, workers=workers, progress=False)
+
+
+def test_cell_files_of_labels_that_look_alike_do_not_collide(tmp_path):
+    from types import SimpleNamespace
+
+    from mol_diffusion.sweeps import cell_file
+
+    names = ["x=1", "x1", "y/z", "y_z", "a b", "a_b"]
+    files = {cell_file(tmp_path, SimpleNamespace(label=n)) for n in names}
+    assert len(files) == len(names) and all(f.parent == tmp_path for f in files)
+
+
+def test_a_cached_cell_of_another_cell_is_not_trusted(tmp_path):
+    """A cell file holding another cell's rows (what a name collision would do) is recomputed."""
+    import json
+
+    from mol_diffusion import sweeps
+
+    config = load_experiment(write(tmp_path, BASE))
+    grid = cells(config)
+    fresh = run_sweep(config, workers=1, progress=False)
+    cache = tmp_path / "cells"
+    run_sweep(config, workers=1, progress=False, cache_dir=cache)
+    stolen = json.loads(sweeps.cell_file(cache, grid[1]).read_text())
+    sweeps.cell_file(cache, grid[0]).write_text(json.dumps(stolen))
+    resumed = run_sweep(config, workers=1, progress=False, cache_dir=cache)
+    assert resumed.attrs["cached_cells"] == len(grid) - 1
+    pd.testing.assert_frame_equal(comparable(resumed, config.kind), comparable(fresh, config.kind))

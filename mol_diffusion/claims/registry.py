@@ -25,7 +25,11 @@ import pandas as pd
 from mol_diffusion import paths, stats
 from mol_diffusion.sweeps import read_table
 
+# Columns the rules read as nullable integers (n is <NA> for the oracle): pandas Int64.
+INTEGER_COLUMNS = ("n", "capacity")
+
 __all__ = [
+    "INTEGER_COLUMNS",
     "REGISTRY",
     "Claim",
     "Verdict",
@@ -104,7 +108,7 @@ def load_results(quick: bool = False, results_dir=None) -> dict[str, pd.DataFram
     for experiment in sorted({c.experiment for c in REGISTRY.values()}):
         path = directory / f"{experiment}{'-quick' if quick else ''}.csv"
         if path.is_file():
-            tables[experiment] = read_table(path)
+            tables[experiment] = read_table(path, INTEGER_COLUMNS)
     return tables
 
 

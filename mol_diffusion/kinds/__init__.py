@@ -29,8 +29,9 @@ def register_kind(kind: ExperimentKind, *, replace: bool = False) -> ExperimentK
     under a taken name raises unless ``replace``."""
     if not isinstance(kind, ExperimentKind):
         raise TypeError(
-            f"kind must implement ExperimentKind (name, timing_columns, parse, cells, batch_key, "
-            f"run_cells, columns, key_columns, cell_key), got {type(kind).__name__}"
+            "kind must implement ExperimentKind (name, timing_columns, integer_columns, parse, "
+            "cells, batch_key, run_cells, columns, key_columns, cell_key), got "
+            f"{type(kind).__name__}"
         )
     if not isinstance(kind.name, str) or not kind.name:
         raise ValueError(f"kind.name must be a non-empty string, got {kind.name!r}")

@@ -61,10 +61,12 @@ class ExperimentKind(Protocol):
         name: the value of ``kind = "..."`` in a TOML file that selects this kind.
         timing_columns: columns whose values vary between identical runs (wall-clock times);
             every other column is a pure function of the config and the cell.
+        integer_columns: integer columns that may be missing (pandas Int64, <NA>).
     """
 
     name: str
     timing_columns: tuple[str, ...]
+    integer_columns: tuple[str, ...]
 
     def parse(self, raw: dict, name: str, quick: bool) -> Any:
         """A validated, frozen dataclass config from a TOML table (without its ``kind`` key);
@@ -99,11 +101,22 @@ class ExperimentKind(Protocol):
         ...
 
 
+def _canonical(value):
+    """JSON for what json.dumps does not know: sets in sorted order; anything else is an error
+    (``str`` of an arbitrary object may change between processes, and the key with it)."""
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    raise TypeError(
+        f"a config field holds a {type(value).__name__}, which has no stable fingerprint; "
+        "use numbers, strings, booleans, None, tuples, dataclasses or sets of these"
+    )
+
+
 def fingerprint(config) -> str:
     """sha256 of a config dataclass, the library version and NUMERICS_VERSION: the
     results-cache key (16 hex digits). Only the dataclass fields count, not its class."""
     key = {"config": asdict(config), "version": VERSION, "numerics": NUMERICS_VERSION}
-    blob = json.dumps(key, sort_keys=True, default=str)
+    blob = json.dumps(key, sort_keys=True, default=_canonical)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

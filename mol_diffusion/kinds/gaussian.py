@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from mol_diffusion.kinds.base import generator
-from mol_diffusion.kinds.grid import RISK, Cell, GridConfig, TwoStageGrid
+from mol_diffusion.kinds.grid import RISK, Cell, GridConfig, TwoStageGrid, family_fields
 from mol_diffusion.metrics import RiskDraws, excess_risk, make_risk_draws
 from mol_diffusion.tasks import GaussianTaskFamily, make_gaussian_family
 from mol_diffusion.two_stage import FitResult
@@ -79,7 +79,7 @@ class GaussianKind(TwoStageGrid):
     config_class = GaussianConfig
 
     def parse_family(self, table: dict) -> FamilySpec:
-        return FamilySpec(**table)
+        return FamilySpec(**family_fields(FamilySpec, table))
 
     def prepare(self, config: GaussianConfig, family) -> RiskDraws:
         return risk_draws(config, family)

@@ -68,6 +68,7 @@ __all__ = [
     "ModelSpec",
     "PseudoLabelSpec",
     "TwoStageGrid",
+    "family_fields",
     "fit_cell",
     "fit_cells",
 ]
@@ -249,6 +250,19 @@ class Cell:
         )
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def family_fields(cls, table: dict) -> dict:
+    """``table`` checked against the fields of the family dataclass ``cls``."""
+    known = {f.name for f in fields(cls)}
+    unknown = set(table) - known
+    if unknown:
+        raise ValueError(f"unknown keys {sorted(unknown)}; known: {sorted(known)}")
+    return table
+
+
 def _capacity(config: GridConfig, cell: Cell) -> int | None:
     return config.capacities[cell.capacity_index] if config.capacities else None
 
@@ -326,6 +340,7 @@ class TwoStageGrid:
 
     name: str
     timing_columns = ("fit_seconds",)
+    integer_columns = ("n", "capacity")  # n is <NA> for the oracle, capacity for fixed classes
     config_class: type[GridConfig]
     required = frozenset(
         {"seed", "replicates", "methods", "n", "m", "family", "specialist", "generalist"}
@@ -357,6 +372,20 @@ class TwoStageGrid:
         weights = raw.get("weights", "uniform")
         if weights == "uniform":
             weights = [[1.0 / k] * k]
+        if not isinstance(weights, list) or not all(
+            isinstance(w, list) and all(_is_number(v) for v in w) for w in weights
+        ):
+            raise config_error(
+                where,
+                f'weights must be "uniform" or a list of lambda vectors (lists of numbers), '
+                f"got {weights!r}",
+            )
+        if not isinstance(raw["methods"], list) or not all(
+            isinstance(m, str) for m in raw["methods"]
+        ):
+            raise config_error(
+                where, f"methods must be a list of names from {METHODS}, got {raw['methods']!r}"
+            )
         try:
             pseudo = PseudoLabelSpec(**raw.get("pseudo_labels", {}))
         except (TypeError, ValueError) as err:

@@ -188,11 +188,23 @@ def parse_policy_config(raw: dict, name: str, quick: bool) -> PolicyExperimentCo
     envs = family.get("envs", "point_nav")
     k = len(_family_ids(envs))
     weights = raw.pop("weights", "uniform")
+    if weights != "uniform" and not (
+        isinstance(weights, list)
+        and all(isinstance(w, int | float) and not isinstance(w, bool) for w in weights)
+    ):
+        raise ValueError(
+            f'experiment {name!r}: weights must be "uniform" or a list of numbers, got {weights!r}'
+        )
     weights = (1.0 / k,) * k if weights == "uniform" else tuple(float(w) for w in weights)
     try:
         policies = {role: DiffusionPolicyConfig(**opts) for role, opts in roles.items()}
     except (TypeError, ValueError) as err:
         raise ValueError(f"experiment {name!r}: policy options: {err}") from err
+    for key in ("n", "horizons"):
+        if not isinstance(raw[key], list):
+            raise ValueError(
+                f"experiment {name!r}: {key} must be a list of integers, got {raw[key]!r}"
+            )
     return PolicyExperimentConfig(
         name=name,
         envs=envs,
@@ -275,6 +287,7 @@ class PolicyKind:
 
     name = "policy"
     timing_columns = ("fit_seconds", "latency_ms")
+    integer_columns = ("n",)
 
     def parse(self, raw: dict, name: str, quick: bool) -> PolicyExperimentConfig:
         return parse_policy_config(raw, name, quick)

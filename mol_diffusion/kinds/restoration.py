@@ -14,7 +14,7 @@ other methods). Experiment: image_restoration; its claims are in ``claims.restor
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from mol_diffusion.kinds.base import generator, positive_ints
@@ -117,6 +117,10 @@ class RestorationSpec:
             (t["kind"], tuple(sorted((key, v) for key, v in t.items() if key != "kind")))
             for t in tasks
         )
+        known = {f.name for f in fields(cls)} - {"tasks"}
+        unknown = set(table) - known
+        if unknown:
+            raise ValueError(f"unknown keys {sorted(unknown)}; known: {sorted(known | {'tasks'})}")
         return cls(tasks=parsed, **table)
 
 
