@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 KERNEL := mol_diffusion
 
-.PHONY: install test test-slow lint format clean sample-complexity claims figures report paper tex
+.PHONY: install test test-slow lint format clean sample-complexity claims calibrate figures report paper tex
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ sample-complexity: $(STAMP)  ## the headline experiment: executes the notebook w
 
 claims: $(STAMP)  ## print every claim's verdict from the saved results
 	$(BIN)/python -m mol_diffusion claims
+
+calibrate: $(STAMP)  ## size and power of every claim rule by simulation (about 12 min on 2 cores)
+	$(BIN)/python -m mol_diffusion calibrate
 
 # ---------------------------------------------------------------- figures and executed notebooks
 # Each notebook's stamp depends on its source (notebooks/NAME.py, the source of truth), the
