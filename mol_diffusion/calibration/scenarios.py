@@ -22,7 +22,11 @@ own in the claims registry):
   regression at these sizes;
 - restoration advantage shrinks: -0.25 dB per e-fold of n;
 - policy advantage: a gap 1.0 smaller in every environment (a fifth of the expert's mean return);
-- policy gap falls with n: -0.5 per e-fold of n.
+- policy gap falls with n: -0.5 per e-fold of n;
+- floors (unlabeled decay: floor at n_min minus floor at n_max; misspecification: floor of the
+  excess minus the well-specified control's): 0.01, a tenth of the oracle's risk (about 0.10 in
+  both families). Floors are moved on the natural scale (a constant added to a curve's risks),
+  by bisection until the fitted floor of the mean curve sits at the target.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from mol_diffusion import paths
+from mol_diffusion import paths, stats
 from mol_diffusion.calibration.harness import Scenario, calibrate, calibration_frame
 from mol_diffusion.calibration.models import PilotModel
 from mol_diffusion.claims.registry import INTEGER_COLUMNS
@@ -44,6 +48,7 @@ __all__ = ["SCENARIO_BUILDERS", "calibration_table", "today_scenarios"]
 GRID_KEYS = ["method", "n", "m", "capacity", "weights_index"]
 GAUSSIAN_ADVANTAGE = math.log(1.25)  # labeled-only risk 25% above two-stage
 POLICY_ADVANTAGE = 1.0  # gap reduction per environment, in return units
+FLOOR_EFFECT = 0.01  # a floor difference of a tenth of the oracle's risk (about 0.10)
 POLICY_KEYS = ["method", "n", "env", "horizon"]
 
 
@@ -269,6 +274,114 @@ def policy_scenarios(results_dir=None):
     ]
 
 
+def _raise_floor(model, mean, mask, target, floor_of, what: str, low: float) -> np.ndarray:
+    """``mean`` with ``d`` added (on the natural scale) to the risks of the masked cells, ``d``
+    in ``[low, 1]`` found by bisection so that ``floor_of(mean)`` equals ``target``: a floor
+    moved, the decay toward it kept."""
+    k = model.column("risk")
+
+    def moved(d):
+        out = mean.copy()
+        out[mask, k] = np.log(np.exp(mean[mask, k]) + d)
+        return out
+
+    high = 1.0
+    for _ in range(60):
+        mid = 0.5 * (low + high)
+        if floor_of(moved(mid)) < target:
+            low = mid
+        else:
+            high = mid
+    out = moved(0.5 * (low + high))
+    if abs(floor_of(out) - target) > 1e-6:
+        raise ValueError(f"could not place the floor of {what} at {target}")
+    return out
+
+
+def unlabeled_floor_scenarios(results_dir=None):
+    """floor(n_min) - floor(n_max) of two-stage risk = a m^b + c (largest capacity, w0)."""
+    experiment, claim = "unlabeled_scaling", "unlabeled_decay"
+    table = _pilot(experiment, results_dir)
+    cols = ["risk", *(c for c in table.columns if c.startswith("risk_task"))]
+    model = PilotModel.fit(table, cols, log=True, keys=GRID_KEYS)
+    cap, seeds = int(table.capacity.max()), table.replicate.nunique()
+    n_values = sorted(int(v) for v in table[table.method == "two_stage"].n.unique())
+
+    def curve(n):
+        return model.cells(method="two_stage", n=n, capacity=cap, weights_index=0)
+
+    def floor(mean, n):
+        mask = curve(n)
+        x = model.template.m.to_numpy(float)[mask]
+        return stats.fit_power_law_with_floor(x, np.exp(mean[mask, 0])).c
+
+    def build(target):
+        base = floor(model.mean, n_values[-1])
+        mean = _raise_floor(
+            model,
+            model.mean,
+            curve(n_values[0]),
+            base + target,
+            lambda m: floor(m, n_values[0]),
+            f"n = {n_values[0]}",
+            low=-0.99 * float(np.exp(model.mean[curve(n_values[0]), 0]).min()),
+        )
+        return _tables(model, experiment, seeds, mean)
+
+    note = f"pilot {experiment} ({seeds} seeds); the n = {n_values[0]} curve's floor moved"
+    return _pair(claim, experiment, seeds, build, 0.0, FLOOR_EFFECT, note)
+
+
+def misspecified_floor_scenarios(results_dir=None):
+    """Floor of (two-stage - oracle) = a n^b + c, misspecified minus the well-specified control."""
+    experiment, control, claim = "misspecified", "sample_complexity", "misspecified_floor"
+    tables = {name: _pilot(name, results_dir) for name in (experiment, control)}
+    models = {}
+    for name, table in tables.items():
+        cols = ["risk", *(c for c in table.columns if c.startswith("risk_task"))]
+        models[name] = PilotModel.fit(table, cols, log=True, keys=GRID_KEYS)
+    table = tables[experiment]
+    cap, m, seeds = int(table.capacity.max()), int(table.m.max()), table.replicate.nunique()
+
+    def excess(model, mean):
+        ts = model.cells(method="two_stage", capacity=cap, m=m, weights_index=0)
+        oracle = model.cells(method="oracle", capacity=cap, m=m, weights_index=0)
+        x = model.template.n.to_numpy(float)[ts]
+        return x, np.exp(mean[ts, 0]) - float(np.exp(mean[oracle, 0]).mean())
+
+    def excess_floor(model, mean):
+        return stats.fit_power_law_with_floor(*excess(model, mean)).c
+
+    mis, ctrl = models[experiment], models[control]
+    base = excess_floor(ctrl, ctrl.mean)
+    ts_mask = mis.cells(method="two_stage", capacity=cap, m=m, weights_index=0)
+
+    def build(target):
+        mean = _raise_floor(
+            mis,
+            mis.mean,
+            ts_mask,
+            base + target,
+            lambda mm: excess_floor(mis, mm),
+            experiment,
+            low=-0.99 * float(excess(mis, mis.mean)[1].min()),
+        )
+        ctrl_seeds = tables[control].replicate.nunique()
+        return lambda rng: {
+            experiment: mis.simulate(rng, seeds, mean),
+            control: ctrl.simulate(rng, ctrl_seeds),
+        }
+
+    note = (
+        f"pilots {experiment} ({seeds} seeds) and {control}; the misspecified floor moved to the "
+        f"control's ({base:.4f}) plus 0 (size) or the effect (power); target: that floor"
+    )
+    return [
+        Scenario(claim, experiment, name, base + t, seeds, build(t), note)
+        for name, t in (("size", 0.0), ("power", FLOOR_EFFECT))
+    ]
+
+
 SCENARIO_BUILDERS = {
     "capacity_free_two_stage": lambda d: capacity_scenarios(
         "capacity_free_two_stage", "sample_complexity", "two_stage", 0.15, 0.0, d
@@ -285,6 +398,8 @@ SCENARIO_BUILDERS = {
     ),
     "restoration": lambda d: restoration_scenarios(d),
     "policy": lambda d: policy_scenarios(d),
+    "unlabeled_decay": lambda d: unlabeled_floor_scenarios(d),
+    "misspecified_floor": lambda d: misspecified_floor_scenarios(d),
 }
 
 
