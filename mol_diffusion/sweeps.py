@@ -18,7 +18,8 @@ and names the table's columns. What the engine adds:
   finished cell's rows are written at once to their own JSON file, atomically (a temporary file
   renamed into place), under a directory keyed by the config's fingerprint (config, library
   version and ``NUMERICS_VERSION``). A table's meta file records its fingerprint, row count and
-  the platform that computed it (``platform_stamp``). A sweep that is interrupted (Ctrl-C, a
+  the platform that computed it (``platform_stamp``) and the fingerprint of the kind's code
+  (``provenance.kind_code_fingerprint``). A sweep that is interrupted (Ctrl-C, a
   killed process, a lost machine) and started again computes only the cells without a file; a
   file that does not parse, or whose rows lack the kind's columns, is recomputed, never read as
   a result.
@@ -49,6 +50,7 @@ from tqdm import tqdm
 from mol_diffusion import paths
 from mol_diffusion.config import load_experiment
 from mol_diffusion.kinds.base import ExperimentKind, fingerprint
+from mol_diffusion.provenance import kind_code_fingerprint
 
 __all__ = [
     "cached_table",
@@ -373,6 +375,7 @@ def load_or_run(
         "quick": config.quick,
         "rows": len(table),
         "sha256": hashlib.sha256(tmp.read_bytes()).hexdigest(),
+        "code": kind_code_fingerprint(config.kind),
         "platform": platform_stamp(),
     }
     os.replace(tmp, path)  # never leave a half-written table under the real name

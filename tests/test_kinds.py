@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from mol_diffusion import kinds
+from mol_diffusion import kinds, paths
 from mol_diffusion.config import load_experiment
 from mol_diffusion.kinds.base import apply_quick, check_keys, generator
 from mol_diffusion.kinds.checks import KindContractError, check_kind
@@ -290,3 +290,13 @@ def test_an_order_dependent_kind_fails_however_the_pool_places_its_tasks(tmp_pat
                 {"seed": 7, "scale": 2.0},
                 results_dir=tmp_path / str(attempt),
             )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(p.stem for p in paths.EXPERIMENTS.glob("*.toml")))
+def test_every_shipped_config_passes_the_contract_at_its_quick_size(name, tmp_path):
+    """check_kind on each shipped TOML with its [quick] overrides (make test-slow)."""
+    raw = tomllib.loads((paths.EXPERIMENTS / f"{name}.toml").read_text())
+    kind = kinds.get_kind(raw.pop("kind"))
+    report = check_kind(kind, apply_quick(raw, True), results_dir=tmp_path, name=name)
+    assert report.rows >= report.cells > 0

@@ -13,6 +13,7 @@ mol_diffusion claims`` prints the table.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Callable
@@ -23,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from mol_diffusion import paths, stats
+from mol_diffusion.provenance import code_fingerprint
 from mol_diffusion.sweeps import read_table
 
 # Columns the rules read as nullable integers (n is <NA> for the oracle): pandas Int64.
@@ -38,6 +40,8 @@ __all__ = [
     "evaluate_all",
     "load_results",
     "register",
+    "registry_fingerprint",
+    "rule_fingerprint",
     "tex_escape",
     "verdict_frame",
     "write_outputs",
@@ -110,6 +114,27 @@ def load_results(quick: bool = False, results_dir=None) -> dict[str, pd.DataFram
         if path.is_file():
             tables[experiment] = read_table(path, INTEGER_COLUMNS)
     return tables
+
+
+def rule_fingerprint(claim_id: str) -> str:
+    """sha256 (16 hex digits) of a claim's declaration (experiment, statement, statistic,
+    threshold) and the code of its rule: the module that registers it and what that imports,
+    normalized (``provenance.code_fingerprint``), without the registry's own machinery."""
+    if claim_id not in REGISTRY:
+        raise ValueError(f"unknown claim {claim_id!r}; registered: {sorted(REGISTRY)}")
+    claim = REGISTRY[claim_id]
+    code = code_fingerprint([claim.evaluate.__module__], exclude=(__name__,))
+    blob = json.dumps(
+        [claim.id, claim.experiment, claim.statement, claim.statistic_name, claim.threshold, code]
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def registry_fingerprint() -> str:
+    """sha256 (16 hex digits) of every claim's ``rule_fingerprint``, in registration order: what
+    a confirmatory config records before its run."""
+    blob = json.dumps([[cid, rule_fingerprint(cid)] for cid in REGISTRY])
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def evaluate(

@@ -1,0 +1,118 @@
+"""Fingerprints of code: which source a table or a claim rule came from.
+
+``code_fingerprint(["mol_diffusion.kinds.gaussian"])`` hashes the given modules and every
+module of the package they import (at module level or inside functions, found by parsing, not
+by importing), each normalized to its abstract syntax tree with docstrings removed: a change
+of formatting, comments or docstrings leaves the fingerprint alone, a change of code does not.
+``claims.registry.rule_fingerprint`` uses it for claim rules (the pre-registration record);
+``sweeps.load_or_run`` records the fingerprint of a kind's code in each new table's meta file.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import hashlib
+from pathlib import Path
+
+__all__ = ["code_fingerprint", "kind_code_fingerprint", "module_closure", "normalized_source"]
+
+PACKAGE = "mol_diffusion"
+SOURCE = Path(__file__).resolve().parent
+
+
+def _path(module: str) -> Path | None:
+    parts = module.split(".")
+    if parts[0] != PACKAGE:
+        return None
+    base = SOURCE.joinpath(*parts[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@functools.cache
+def _tree(module: str) -> ast.Module:
+    path = _path(module)
+    if path is None:
+        raise ValueError(f"{module!r} is not a module of {PACKAGE}")
+    return ast.parse(path.read_text(), filename=str(path))
+
+
+def _imports(module: str) -> set[str]:
+    """Package modules that ``module`` imports by name. The ``__init__`` of a package above an
+    imported module is not followed unless imported itself: it re-exports, it does not compute
+    the numbers (``import mol_diffusion.kinds.grid`` does not pull in every other kind)."""
+    is_package = _path(module).name == "__init__.py"
+    found = set()
+    for node in ast.walk(_tree(module)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = module.split(".") if is_package else module.split(".")[:-1]
+            if node.level:
+                base = base[: len(base) - (node.level - 1)]
+                target = ".".join([*base, node.module] if node.module else base)
+            else:
+                target = node.module or ""
+            subs = [f"{target}.{alias.name}" for alias in node.names]
+            # from a.b import c: the module a.b.c when it is one, else a name a.b defines
+            names = [sub if _path(sub) is not None else target for sub in subs]
+        else:
+            continue
+        found.update(name for name in names if _path(name) is not None)
+    found.discard(module)
+    return found
+
+
+def module_closure(modules, exclude=()) -> list[str]:
+    """``modules`` and every package module they import, transitively, sorted; modules in
+    ``exclude`` are neither included nor followed."""
+    todo, seen = list(modules), set()
+    while todo:
+        module = todo.pop()
+        if module in seen or module in exclude:
+            continue
+        _tree(module)  # a clear error for a name outside the package
+        seen.add(module)
+        todo.extend(_imports(module) - seen)
+    return sorted(seen)
+
+
+class _StripDocstrings(ast.NodeTransformer):
+    def _strip(self, node):
+        self.generic_visit(node)
+        body = node.body
+        if (
+            body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            node.body = body[1:] or [ast.Pass()]
+        return node
+
+    visit_Module = visit_FunctionDef = visit_AsyncFunctionDef = visit_ClassDef = _strip
+
+
+def normalized_source(module: str) -> str:
+    """The module's syntax tree without docstrings, as text (comments and layout are gone)."""
+    tree = _StripDocstrings().visit(ast.parse(_path(module).read_text()))
+    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+
+
+def code_fingerprint(modules, exclude=()) -> str:
+    """sha256 (16 hex digits) of the normalized source of ``modules`` and all they import
+    (``exclude``: modules left out, see ``module_closure``)."""
+    digest = hashlib.sha256()
+    for module in module_closure(modules, exclude):
+        digest.update(module.encode() + b"\0" + normalized_source(module).encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def kind_code_fingerprint(kind) -> str | None:
+    """The code fingerprint of an experiment kind's module and what it imports; None for a
+    kind defined outside the package (its source is not ours to parse)."""
+    module = type(kind).__module__
+    return code_fingerprint([module]) if _path(module) is not None else None
