@@ -11,6 +11,7 @@ of formatting, comments or docstrings leaves the fingerprint alone, a change of 
 from __future__ import annotations
 
 import ast
+import copy
 import functools
 import hashlib
 from pathlib import Path
@@ -98,7 +99,7 @@ class _StripDocstrings(ast.NodeTransformer):
 
 def normalized_source(module: str) -> str:
     """The module's syntax tree without docstrings, as text (comments and layout are gone)."""
-    tree = _StripDocstrings().visit(ast.parse(_path(module).read_text()))
+    tree = _StripDocstrings().visit(copy.deepcopy(_tree(module)))  # the parse is cached
     return ast.dump(tree, annotate_fields=False, include_attributes=False)
 
 

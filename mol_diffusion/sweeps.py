@@ -140,13 +140,15 @@ def _init_worker() -> None:
     torch.set_num_threads(1)
 
 
-def default_executor(workers: int | None = None) -> Executor:
-    """A local process pool (spawned workers, one torch thread each)."""
+def default_executor(workers: int | None = None, *, fresh: bool = False) -> Executor:
+    """A local process pool (spawned workers, one torch thread each); ``fresh``: every task in
+    a new process, so no task sees state another one left."""
     workers = (os.cpu_count() or 1) if workers is None else workers
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
+        max_tasks_per_child=1 if fresh else None,
     )
 
 
@@ -262,7 +264,8 @@ def run_sweep(
         progress: show a progress bar (cells done, elapsed, time left) on stderr.
         cache_dir: if given, reuse the rows of cells finished earlier under it and store each
             new cell's rows there as soon as it finishes (see the module docstring); the
-            number of cells reused is ``table.attrs["cached_cells"]``.
+            number of cells reused is ``table.attrs["cached_cells"]`` (of
+            ``table.attrs["cells"]``).
         batch: run the cells that share a batch key as one task (the same table either way).
             ``False`` gives one task per cell: more tasks for executors with many workers.
     """
@@ -324,6 +327,7 @@ def run_sweep(
         [row for i in range(len(grid)) for row in rows[i]], columns, kind.integer_columns
     )
     table.attrs["cached_cells"] = cached
+    table.attrs["cells"] = len(grid)
     return table
 
 
@@ -381,7 +385,7 @@ def load_or_run(
     os.replace(tmp, path)  # never leave a half-written table under the real name
     meta_path.write_text(json.dumps(meta, indent=2) + "\n")
     shutil.rmtree(cache_dir, ignore_errors=True)  # the table now holds every cell
-    cached, total = table.attrs.pop("cached_cells"), len(config.kind.cells(config))
+    cached, total = table.attrs.pop("cached_cells"), table.attrs.pop("cells")
     table.attrs["source"] = f"resumed ({cached} of {total} cells cached)" if cached else "computed"
     return table
 

@@ -40,7 +40,7 @@ import pandas as pd
 from mol_diffusion import paths, stats
 from mol_diffusion.calibration.harness import Scenario, calibrate, calibration_frame
 from mol_diffusion.calibration.models import PilotModel
-from mol_diffusion.claims.registry import INTEGER_COLUMNS
+from mol_diffusion.config import load_experiment
 from mol_diffusion.sweeps import read_table
 
 __all__ = ["SCENARIO_BUILDERS", "calibration_table", "today_scenarios"]
@@ -54,7 +54,8 @@ POLICY_KEYS = ["method", "n", "env", "horizon"]
 
 def _pilot(experiment: str, results_dir=None) -> pd.DataFrame:
     directory = paths.RESULTS if results_dir is None else results_dir
-    return read_table(directory / f"{experiment}.csv", INTEGER_COLUMNS)
+    kind = load_experiment(experiment).kind
+    return read_table(directory / f"{experiment}.csv", kind.integer_columns)
 
 
 def _slope(model: PilotModel, mean: np.ndarray, mask, value: str, axis: str) -> float:

@@ -24,14 +24,11 @@ import numpy as np
 import pandas as pd
 
 from mol_diffusion import paths, stats
+from mol_diffusion.config import load_experiment
 from mol_diffusion.provenance import code_fingerprint
 from mol_diffusion.sweeps import read_table
 
-# Columns the rules read as nullable integers (n is <NA> for the oracle): pandas Int64.
-INTEGER_COLUMNS = ("n", "capacity")
-
 __all__ = [
-    "INTEGER_COLUMNS",
     "REGISTRY",
     "Claim",
     "Verdict",
@@ -112,7 +109,8 @@ def load_results(quick: bool = False, results_dir=None) -> dict[str, pd.DataFram
     for experiment in sorted({c.experiment for c in REGISTRY.values()}):
         path = directory / f"{experiment}{'-quick' if quick else ''}.csv"
         if path.is_file():
-            tables[experiment] = read_table(path, INTEGER_COLUMNS)
+            kind = load_experiment(experiment, quick=quick).kind
+            tables[experiment] = read_table(path, kind.integer_columns)
     return tables
 
 

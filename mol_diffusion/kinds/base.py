@@ -43,6 +43,7 @@ __all__ = [
     "config_error",
     "fingerprint",
     "generator",
+    "is_number",
     "one_thread",
     "positive_ints",
     "seed",
@@ -145,6 +146,11 @@ def one_thread() -> Iterator[None]:
 
 
 # ---------------------------------------------------------------- parsing helpers
+def is_number(value) -> bool:
+    """A TOML number (int or float), not a boolean."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def config_error(where: str, message: str) -> ValueError:
     """``ValueError("<where>: <message>")``."""
     return ValueError(f"{where}: {message}")

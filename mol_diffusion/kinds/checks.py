@@ -24,22 +24,20 @@ runs a kind's small config through the real engine and checks what every kind mu
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 import pickle
 import shutil
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from mol_diffusion.kinds.base import ExperimentKind, fingerprint
 from mol_diffusion.sweeps import (
     cell_file,
     cell_rows,
     comparable,
+    default_executor,
     load_or_run,
     rows_table,
     run_sweep,
@@ -83,17 +81,6 @@ def _pickled(obj, what: str, label: str):
         return pickle.loads(pickle.dumps(obj))
     except Exception as err:  # any pickling failure breaks the contract
         raise KindContractError(f"{label}: {what} cannot be pickled for workers: {err!r}") from err
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    """Spawned workers that each run one task, so no task sees state another one left."""
-    return ProcessPoolExecutor(
-        max_workers=workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        max_tasks_per_child=1,
-        initializer=torch.set_num_threads,
-        initargs=(1,),
-    )
 
 
 def check_kind(
@@ -146,7 +133,7 @@ def check_kind(
         fingerprint(_pickled(config, "its config", label)) == key,
         f"{label}: pickling the config changes its fingerprint",
     )
-    with _pool(1) as pool:
+    with default_executor(1, fresh=True) as pool:
         elsewhere = pool.submit(fingerprint, config).result()
     _require(elsewhere == key, f"{label}: the fingerprint differs in another process")
     other = kind.parse({**raw, "seed": raw["seed"] + 1}, name, False)
@@ -193,7 +180,7 @@ def check_kind(
     )
     passed.append("declared columns and cell keys")
 
-    with _pool(workers) as pool:
+    with default_executor(workers, fresh=True) as pool:
         many = load_or_run(
             config, executor=pool, progress=False, results_dir=directory / "many", force=True
         )

@@ -13,6 +13,7 @@ misspecified; their claims are in ``claims.gaussian``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from mol_diffusion.kinds.base import generator
 from mol_diffusion.kinds.grid import RISK, Cell, GridConfig, TwoStageGrid, family_fields
@@ -55,11 +56,7 @@ class GaussianConfig(GridConfig):
     """A two-stage grid on a Gaussian family (fields: ``kinds.grid.GridConfig``)."""
 
     family: FamilySpec
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.family, FamilySpec):
-            raise ValueError(f"experiment {self.name!r}: family must be a FamilySpec")
-        super().__post_init__()
+    family_type: ClassVar[type] = FamilySpec
 
     @property
     def kind(self) -> GaussianKind:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, ClassVar
 
 from mol_diffusion._validation import check_simplex
 from mol_diffusion.kinds.base import (
@@ -40,6 +40,7 @@ from mol_diffusion.kinds.base import (
     config_error,
     fingerprint,
     generator,
+    is_number,
     one_thread,
     positive_ints,
 )
@@ -190,9 +191,12 @@ class GridConfig:
     pseudo_labels: PseudoLabelSpec = field(default_factory=PseudoLabelSpec)
     risk_draws: int = 4096
     quick: bool = False
+    family_type: ClassVar[type] = object  # a subclass names its family spec class
 
     def __post_init__(self) -> None:
         where = f"experiment {self.name!r}"
+        if not isinstance(self.family, self.family_type):
+            raise config_error(where, f"family must be a {self.family_type.__name__}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise config_error(where, f"seed must be a non-negative integer, got {self.seed!r}")
         positive_ints(self.replicates, f"{where}: replicates")
@@ -248,10 +252,6 @@ class Cell:
             f"{self.method}/n={self.n}/m={self.m}/cap{self.capacity_index}"
             f"/w{self.weights_index}/rep{self.replicate}"
         )
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def family_fields(cls, table: dict) -> dict:
@@ -373,7 +373,7 @@ class TwoStageGrid:
         if weights == "uniform":
             weights = [[1.0 / k] * k]
         if not isinstance(weights, list) or not all(
-            isinstance(w, list) and all(_is_number(v) for v in w) for w in weights
+            isinstance(w, list) and all(is_number(v) for v in w) for w in weights
         ):
             raise config_error(
                 where,

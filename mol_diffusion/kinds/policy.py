@@ -32,7 +32,14 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from mol_diffusion._validation import check_simplex
-from mol_diffusion.kinds.base import apply_quick, check_keys, fingerprint, generator, one_thread
+from mol_diffusion.kinds.base import (
+    apply_quick,
+    check_keys,
+    fingerprint,
+    generator,
+    is_number,
+    one_thread,
+)
 from mol_diffusion.policy.diffusion_policy import DiffusionPolicyConfig
 from mol_diffusion.policy.evaluation import evaluation_rows, latency_ms_per_action
 from mol_diffusion.policy.rollout import ExpertAgent, PolicyAgent, rollout
@@ -189,8 +196,7 @@ def parse_policy_config(raw: dict, name: str, quick: bool) -> PolicyExperimentCo
     k = len(_family_ids(envs))
     weights = raw.pop("weights", "uniform")
     if weights != "uniform" and not (
-        isinstance(weights, list)
-        and all(isinstance(w, int | float) and not isinstance(w, bool) for w in weights)
+        isinstance(weights, list) and all(is_number(w) for w in weights)
     ):
         raise ValueError(
             f'experiment {name!r}: weights must be "uniform" or a list of numbers, got {weights!r}'

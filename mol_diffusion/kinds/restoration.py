@@ -14,11 +14,11 @@ other methods). Experiment: image_restoration; its claims are in ``claims.restor
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from mol_diffusion.kinds.base import generator, positive_ints
-from mol_diffusion.kinds.grid import RISK, Cell, GridConfig, TwoStageGrid
+from mol_diffusion.kinds.grid import RISK, Cell, GridConfig, TwoStageGrid, family_fields
 from mol_diffusion.metrics import restoration_score
 from mol_diffusion.tasks import (
     Deblur,
@@ -117,11 +117,7 @@ class RestorationSpec:
             (t["kind"], tuple(sorted((key, v) for key, v in t.items() if key != "kind")))
             for t in tasks
         )
-        known = {f.name for f in fields(cls)} - {"tasks"}
-        unknown = set(table) - known
-        if unknown:
-            raise ValueError(f"unknown keys {sorted(unknown)}; known: {sorted(known | {'tasks'})}")
-        return cls(tasks=parsed, **table)
+        return cls(tasks=parsed, **family_fields(cls, table))
 
 
 @dataclass(frozen=True)
@@ -130,11 +126,7 @@ class RestorationConfig(GridConfig):
     is not used)."""
 
     family: RestorationSpec
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.family, RestorationSpec):
-            raise ValueError(f"experiment {self.name!r}: family must be a RestorationSpec")
-        super().__post_init__()
+    family_type: ClassVar[type] = RestorationSpec
 
     @property
     def kind(self) -> RestorationKind:
