@@ -12,17 +12,55 @@ m, weights = lambda, generalist.capacities, replicates) and ``kinds.policy.Polic
 from __future__ import annotations
 
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 from mol_diffusion import paths
 from mol_diffusion.kinds import KINDS, get_kind
 
-__all__ = ["load_experiment", "parse_experiment"]
+__all__ = ["Preregistration", "load_experiment", "load_preregistration", "parse_experiment"]
+
+
+@dataclass(frozen=True)
+class Preregistration:
+    """A confirmatory run's registration, the ``[preregistration]`` table of its TOML.
+
+    Committed before the run (``tests/test_preregistration.py`` checks the git history):
+
+    Attributes:
+        seed: the run's experiment seed; new (absent from every earlier version of the file)
+            and equal to the config's ``seed``.
+        registry: ``claims.registry_fingerprint()`` when it was registered.
+        rules: claim id -> ``claims.rule_fingerprint(id)`` of each claim the run confirms.
+    """
+
+    seed: int
+    registry: str
+    rules: dict[str, str]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ValueError(
+                f"preregistration.seed must be a non-negative integer, got {self.seed!r}"
+            )
+        if not isinstance(self.registry, str) or not self.registry:
+            raise ValueError(
+                f"preregistration.registry must be a fingerprint string, got {self.registry!r}"
+            )
+        if (
+            not isinstance(self.rules, dict)
+            or not self.rules
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in self.rules.items())
+        ):
+            raise ValueError(
+                f"preregistration.rules must map claim ids to rule fingerprints, got {self.rules!r}"
+            )
 
 
 def parse_experiment(raw: dict, name: str, *, quick: bool = False):
     """A validated config from a TOML table whose ``kind`` key names a registered kind."""
     raw = dict(raw)
+    raw.pop("preregistration", None)  # not part of the computation (load_preregistration)
     kind = raw.pop("kind", None)
     if kind is None:
         old = raw.get("family", {}).get("kind") if isinstance(raw.get("family"), dict) else None
@@ -52,13 +90,7 @@ def parse_experiment(raw: dict, name: str, *, quick: bool = False):
     return config
 
 
-def load_experiment(name_or_path: str | Path, *, quick: bool = False):
-    """Load and validate ``experiments/<name>.toml`` (or a path to a TOML file).
-
-    Args:
-        name_or_path: an experiment name such as ``"sample_complexity"`` or a file path.
-        quick: apply the file's ``[quick]`` overrides for a small, fast run.
-    """
+def _read(name_or_path: str | Path) -> tuple[Path, dict]:
     path = Path(name_or_path)
     if path.suffix != ".toml":
         path = paths.EXPERIMENTS / f"{name_or_path}.toml"
@@ -67,7 +99,34 @@ def load_experiment(name_or_path: str | Path, *, quick: bool = False):
         raise ValueError(f"no experiment config at {path}; available: {available}")
     with path.open("rb") as fh:
         try:
-            raw = tomllib.load(fh)
+            return path, tomllib.load(fh)
         except tomllib.TOMLDecodeError as err:
             raise ValueError(f"{path}: not valid TOML: {err}") from err
+
+
+def load_preregistration(name_or_path: str | Path) -> Preregistration | None:
+    """The ``[preregistration]`` table of an experiment's TOML, or None (a pilot config)."""
+    path, raw = _read(name_or_path)
+    table = raw.get("preregistration")
+    if table is None:
+        return None
+    if not isinstance(table, dict) or set(table) != {"seed", "registry", "rules"}:
+        raise ValueError(
+            f"{path}: [preregistration] must hold exactly seed, registry and rules, got "
+            f"{sorted(table) if isinstance(table, dict) else table!r}"
+        )
+    try:
+        return Preregistration(table["seed"], table["registry"], dict(table["rules"]))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{path}: {err}") from err
+
+
+def load_experiment(name_or_path: str | Path, *, quick: bool = False):
+    """Load and validate ``experiments/<name>.toml`` (or a path to a TOML file).
+
+    Args:
+        name_or_path: an experiment name such as ``"sample_complexity"`` or a file path.
+        quick: apply the file's ``[quick]`` overrides for a small, fast run.
+    """
+    path, raw = _read(name_or_path)
     return parse_experiment(raw, path.stem, quick=quick)

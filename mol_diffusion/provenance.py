@@ -14,6 +14,7 @@ import ast
 import copy
 import functools
 import hashlib
+import types
 from pathlib import Path
 
 __all__ = ["code_fingerprint", "kind_code_fingerprint", "module_closure", "normalized_source"]
@@ -117,3 +118,49 @@ def kind_code_fingerprint(kind) -> str | None:
     kind defined outside the package (its source is not ours to parse)."""
     module = type(kind).__module__
     return code_fingerprint([module]) if _path(module) is not None else None
+
+
+def _function_node(module: str, name: str) -> ast.FunctionDef | None:
+    for node in _tree(module).body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+            return node
+    return None
+
+
+def function_fingerprint(fn) -> str:
+    """sha256 (16 hex digits) of a package function as far as its result goes: its normalized
+    syntax tree; those of the module-level functions of the package it calls by name,
+    transitively; the values of the module-level constants it reads; and the code fingerprint
+    (``code_fingerprint``) of every other package module it uses (a module, or a class or
+    function of one). A change to another function of the same module does not count."""
+    digest = hashlib.sha256()
+    todo, seen = [fn], set()
+    while todo:
+        f = todo.pop()
+        key = (f.__module__, f.__qualname__)
+        if key in seen:
+            continue
+        seen.add(key)
+        node = _function_node(f.__module__, f.__name__)
+        if node is None:
+            raise ValueError(f"{f.__module__}.{f.__qualname__} is not a module-level function")
+        node = _StripDocstrings().visit(copy.deepcopy(node))
+        digest.update(repr(key).encode() + ast.dump(node, annotate_fields=False).encode())
+        names = sorted({n.id for n in ast.walk(node) if isinstance(n, ast.Name)})
+        for name in names:
+            value = f.__globals__.get(name)
+            if value is None:
+                continue
+            if isinstance(value, types.ModuleType):
+                if _path(value.__name__) is not None:
+                    digest.update(f"{name}={code_fingerprint([value.__name__])}".encode())
+                continue
+            owner = getattr(value, "__module__", None)
+            if callable(value) and isinstance(owner, str) and _path(owner) is not None:
+                if isinstance(value, type) or _function_node(owner, value.__name__) is None:
+                    digest.update(f"{name}={code_fingerprint([owner])}".encode())
+                else:
+                    todo.append(value)
+            elif isinstance(value, int | float | str | tuple | frozenset | bool):
+                digest.update(f"{name}={value!r}".encode())
+    return digest.hexdigest()[:16]

@@ -12,12 +12,18 @@ from mol_diffusion.claims.policy import policy_gap
 
 # isort: on
 from mol_diffusion.claims.registry import (
+    ALPHA,
     REGISTRY,
+    VERDICTS,
     Claim,
+    Component,
+    Estimate,
+    Region,
     Verdict,
     describe,
     evaluate,
     evaluate_all,
+    load_calibration,
     load_results,
     register,
     registry_fingerprint,
@@ -28,7 +34,13 @@ from mol_diffusion.claims.registry import (
 )
 
 __all__ = [
+    "ALPHA",
     "REGISTRY",
+    "VERDICTS",
+    "Component",
+    "Estimate",
+    "Region",
+    "load_calibration",
     "Claim",
     "Verdict",
     "describe",

@@ -1,11 +1,39 @@
-r"""The claims registry and its verdict machinery: register, evaluate, write outputs.
+r"""The claims registry and its verdict machinery: declare, evaluate, write outputs.
 
-Each claim is registered in code, before any result exists, by the rules module of its
-experiment kind (``claims.gaussian``, ``claims.restoration``, ``claims.policy``): a statement,
-the experiment that tests it, the statistic, and a threshold. A verdict (statistic, 95% CI,
-p-value where one applies, pass / fail) is computed from the experiment's results table;
-nothing is typed in. A claim whose experiment has not been run gets ``passed = None``.
-Thresholds change only with a written reason beside them.
+A claim is declared in code, before its confirmatory results exist, by the rules module of its
+experiment kind (``claims.gaussian``, ``claims.restoration``, ``claims.policy``):
+
+- the *estimand*: a quantity estimated once per seed (a slope, a floor, a difference, a ratio);
+- the *region* of the estimand where the claim holds (``Region``);
+- the *effect* that matters, inside the region, with the substantive reason for it written
+  beside it (the calibration's power is computed there; it is never changed to reach power);
+- ``ALPHA``, the one nominal level of every claim.
+
+Inference (seed as the unit). A rule returns per-seed estimates (``Component``); the verdict
+uses the t-interval of their mean at level ``1 - 2 ALPHA`` (``statsmodels``
+``DescrStatsW.tconfint_mean``), or the Welch interval of a difference of means when the claim
+compares with an independent control experiment (``CompareMeans.tconfint_diff``):
+
+- *supported*: the interval lies inside the region (each one-sided bound is a test at ALPHA, so
+  an interval inside a bounded region is a TOST equivalence test at ALPHA);
+- *contradicted*: the interval lies outside the region;
+- *inconclusive*: neither.
+
+"For every task / capacity / environment" claims have one component per k and are
+intersection-union tests: supported when every component is supported, each at ALPHA (no
+multiplicity correction is needed for support); contradicted when some component's interval at
+level ``1 - 2 ALPHA / K`` lies outside its region (Bonferroni over the K ways of being wrong).
+
+Design power. Each verdict reports the power of its rule at the declared effect, with the
+table's number of seeds, from ``experiments/results/calibration.csv``
+(``calibration.scenarios``); never power computed from the estimate. A rule whose calibration is
+missing, stale (rule changed since) or fails (size above ALPHA + 1.645 MCSE, or power below
+0.80) can only be *inconclusive*: its ``raw_verdict`` says what the interval alone would say.
+
+Status. A verdict is *confirmatory* when its experiment's TOML pre-registers it (a
+``[preregistration]`` table with the run's seed and the claim's ``rule_fingerprint``, committed
+before the run: ``tests/test_preregistration.py``) and the rule is unchanged since; *post hoc*
+when the rule changed after pre-registration (it confirms nothing); *pilot* otherwise.
 
 Outputs: ``experiments/results/claims.json``, ``paper/generated/claims.tex``; ``python -m
 mol_diffusion claims`` prints the table.
@@ -16,25 +44,32 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 from mol_diffusion import paths, stats
-from mol_diffusion.config import load_experiment
-from mol_diffusion.provenance import code_fingerprint
+from mol_diffusion.config import load_experiment, load_preregistration
+from mol_diffusion.provenance import function_fingerprint
 from mol_diffusion.sweeps import read_table
 
 __all__ = [
+    "ALPHA",
     "REGISTRY",
+    "VERDICTS",
     "Claim",
+    "Component",
+    "Estimate",
+    "Region",
     "Verdict",
     "describe",
     "evaluate",
     "evaluate_all",
+    "load_calibration",
     "load_results",
     "register",
     "registry_fingerprint",
@@ -44,16 +79,187 @@ __all__ = [
     "write_outputs",
 ]
 
+ALPHA = 0.05  # the one nominal level of every claim: each one-sided bound is a test at ALPHA
+VERDICTS = ("supported", "contradicted", "inconclusive")
+POWER_TARGET = 0.80  # design power a rule needs at its declared effect
+SIZE_SLACK = 1.645  # size passes when <= ALPHA + SIZE_SLACK * MCSE (one-sided 95% MC bound)
+
+
+@dataclass(frozen=True)
+class Region:
+    """An open interval ``(low, high)`` of the estimand where the claim holds (+-inf allowed)."""
+
+    low: float = -math.inf
+    high: float = math.inf
+
+    def __post_init__(self) -> None:
+        if math.isnan(self.low) or math.isnan(self.high) or not self.low < self.high:
+            raise ValueError(f"Region needs low < high, got ({self.low}, {self.high})")
+
+    def inside(self, ci_low: float, ci_high: float) -> bool:
+        return self.low < ci_low and ci_high < self.high
+
+    def outside(self, ci_low: float, ci_high: float) -> bool:
+        return ci_high <= self.low or ci_low >= self.high
+
+    def __contains__(self, value: float) -> bool:
+        return self.low < value < self.high
+
+    def __str__(self) -> str:
+        if math.isinf(self.low):
+            return f"< {self.high:g}"
+        if math.isinf(self.high):
+            return f"> {self.low:g}"
+        return f"in ({self.low:g}, {self.high:g})"
+
+
+@dataclass(frozen=True, eq=False)
+class Component:
+    """Per-seed estimates of one part of a claim (the whole claim, or one k of "every k").
+
+    Attributes:
+        label: "" for a single-component claim, else the k it is about ("capacity 8", "task 0").
+        values: (seeds,) the estimand computed on each seed alone.
+        control: (control seeds,) per-seed estimates from an independent control experiment;
+            when given, the estimand is mean(values) - mean(control) (Welch interval).
+    """
+
+    label: str
+    values: np.ndarray
+    control: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("values", "control"):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            v = np.asarray(v, dtype=float)
+            if v.ndim != 1 or len(v) < 2:
+                raise stats.InsufficientDataError(
+                    f"{name} of {self.label or 'the estimand'} needs >= 2 seeds, got shape "
+                    f"{v.shape}"
+                )
+            if not np.isfinite(v).all():
+                raise stats.InsufficientDataError(
+                    f"{name} of {self.label or 'the estimand'} is not finite on some seed: {v}"
+                )
+            object.__setattr__(self, name, v)
+
+    def interval(self, level: float) -> tuple[float, float, float]:
+        """(estimate, low, high) at confidence ``level`` (two-sided)."""
+        a = 1 - level
+        if self.control is None:
+            d = DescrStatsW(self.values)
+            low, high = d.tconfint_mean(alpha=a)
+            return float(d.mean), float(low), float(high)
+        cm = CompareMeans(DescrStatsW(self.values), DescrStatsW(self.control))
+        low, high = cm.tconfint_diff(alpha=a, usevar="unequal")
+        return float(self.values.mean() - self.control.mean()), float(low), float(high)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a rule returns: its components (one, or one per k) and a sentence of detail."""
+
+    components: tuple[Component, ...]
+    detail: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.components:
+            raise ValueError("an Estimate needs at least one component")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A declared claim (module docstring). ``region`` and ``effect`` are one value for every
+    component, or a mapping from component label to value. ``rule(table, results) ->
+    Estimate``; ``results`` holds every experiment's table (for control experiments)."""
+
+    id: str
+    experiment: str
+    statement: str
+    estimand: str
+    region: Region | Mapping[str, Region]
+    effect: float | Mapping[str, float]
+    effect_reason: str
+    rule: Callable[[pd.DataFrame, dict], Estimate]
+    control: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.effect_reason.strip():
+            raise ValueError(f"claim {self.id!r}: effect_reason must say why the effect matters")
+        labels = list(self.region) if isinstance(self.region, Mapping) else [""]
+        if isinstance(self.effect, Mapping) and set(self.effect) != set(labels):
+            raise ValueError(f"claim {self.id!r}: effect must name the components {labels}")
+        for label in labels:
+            region = self.region_of(label)
+            if not isinstance(region, Region):
+                raise ValueError(f"claim {self.id!r}: region {label!r} must be a Region")
+            effect = self.effect_of(label)
+            if effect not in region:
+                raise ValueError(f"claim {self.id!r}: effect {effect} lies outside {region}")
+
+    def region_of(self, label: str) -> Region:
+        return self.region[label] if isinstance(self.region, Mapping) else self.region
+
+    def effect_of(self, label: str) -> float:
+        return float(self.effect[label] if isinstance(self.effect, Mapping) else self.effect)
+
+    def region_text(self) -> str:
+        if isinstance(self.region, Mapping):
+            return "; ".join(f"{k} {v}" for k, v in self.region.items())
+        return str(self.region)
+
+    def effect_text(self) -> str:
+        if isinstance(self.effect, Mapping):
+            return "; ".join(f"{k} {v:g}" for k, v in self.effect.items())
+        return f"{self.effect:g}"
+
+
+REGISTRY: dict[str, Claim] = {}
+
+
+def register(
+    id: str,
+    experiment: str,
+    statement: str,
+    *,
+    estimand: str,
+    region,
+    effect,
+    effect_reason: str,
+    control: str | None = None,
+):
+    """Decorator: declare ``rule(table, results) -> Estimate`` as claim ``id``."""
+
+    def wrap(rule):
+        if id in REGISTRY:
+            raise ValueError(f"claim {id!r} is registered twice")
+        REGISTRY[id] = Claim(
+            id, experiment, statement, estimand, region, effect, effect_reason, rule, control
+        )
+        return rule
+
+    return wrap
+
 
 @dataclass(frozen=True)
 class Verdict:
     """The outcome of one claim on one results table.
 
     Attributes:
-        claim, experiment, statement, statistic_name, threshold: copied from the claim.
-        statistic, ci_low, ci_high, p_value: computed (None where not applicable / not run).
-        passed: True / False, or None when the experiment has not been run.
-        n_seeds: replicates behind the statistic.
+        claim, experiment, statement, estimand, region, effect, effect_reason: the declaration.
+        estimate, ci_low, ci_high: the deciding component's mean of per-seed estimates and its
+            ``1 - 2 ALPHA`` interval (None when not run / not evaluable).
+        raw_verdict: what the interval alone says (``VERDICTS``), or "not run" /
+            "not evaluable".
+        verdict: ``raw_verdict``, or "inconclusive" when the rule's calibration is missing,
+            stale or fails (module docstring).
+        design_power: the calibrated power at the declared effect with this many seeds.
+        size: the calibrated size (worst least-favourable null) with this many seeds.
+        status: "pilot", "confirmatory" or "post hoc".
+        n_seeds: seeds behind the estimate.
+        components: per component: label, estimate, ci_low, ci_high, verdict.
         detail: secondary numbers and how the verdict was reached.
         quick: computed from a quick (small) run.
     """
@@ -61,43 +267,107 @@ class Verdict:
     claim: str
     experiment: str
     statement: str
-    statistic_name: str
-    threshold: str
-    statistic: float | None = None
+    estimand: str
+    region: str
+    effect: str
+    effect_reason: str
+    estimate: float | None = None
     ci_low: float | None = None
     ci_high: float | None = None
-    p_value: float | None = None
-    passed: bool | None = None
+    raw_verdict: str = "not run"
+    verdict: str = "not run"
+    design_power: float | None = None
+    size: float | None = None
+    status: str = "pilot"
     n_seeds: int | None = None
+    components: tuple = field(default_factory=tuple)
     detail: str = ""
     quick: bool = False
 
-
-@dataclass(frozen=True)
-class Claim:
-    """A registered claim: evaluate(table) -> dict of Verdict fields."""
-
-    id: str
-    experiment: str
-    statement: str
-    statistic_name: str
-    threshold: str
-    evaluate: Callable[[pd.DataFrame, dict], dict]  # (own table, all tables) -> verdict fields
+    @property
+    def evaluated(self) -> bool:
+        return self.verdict in VERDICTS
 
 
-REGISTRY: dict[str, Claim] = {}
+# ---------------------------------------------------------------- inference
+def decide(claim: Claim, estimate: Estimate) -> dict:
+    """Verdict fields from per-seed estimates (module docstring): every component's interval at
+    ``1 - 2 ALPHA`` and, for contradiction, at ``1 - 2 ALPHA / K``."""
+    k = len(estimate.components)
+    parts, deciding = [], None
+    for comp in estimate.components:
+        region = claim.region_of(comp.label)
+        mean, low, high = comp.interval(1 - 2 * ALPHA)
+        _, wide_low, wide_high = comp.interval(1 - 2 * ALPHA / k)
+        if region.inside(low, high):
+            verdict = "supported"
+        elif region.outside(wide_low, wide_high):
+            verdict = "contradicted"
+        else:
+            verdict = "inconclusive"
+        margin = min(low - region.low, region.high - high)  # how far inside (< 0: not inside)
+        parts.append(
+            dict(label=comp.label, estimate=mean, ci_low=low, ci_high=high, verdict=verdict)
+        )
+        rank = (verdict != "contradicted", margin)  # a contradicting component decides first
+        if deciding is None or rank < deciding[0]:
+            deciding = (rank, parts[-1])
+    verdicts = {p["verdict"] for p in parts}
+    if "contradicted" in verdicts:
+        raw = "contradicted"
+    elif verdicts == {"supported"}:
+        raw = "supported"
+    else:
+        raw = "inconclusive"
+    top = deciding[1]
+    seeds = {len(c.values) for c in estimate.components}
+    return dict(
+        estimate=top["estimate"],
+        ci_low=top["ci_low"],
+        ci_high=top["ci_high"],
+        raw_verdict=raw,
+        n_seeds=min(seeds),
+        components=tuple(parts),
+    )
 
 
-def register(id: str, experiment: str, statement: str, statistic_name: str, threshold: str):
-    """Decorator: register ``fn(table, results) -> verdict fields`` as claim ``id``."""
+# ---------------------------------------------------------------- calibration and status
+def load_calibration(path=None) -> pd.DataFrame | None:
+    """``calibration.csv`` (``calibration.scenarios.calibration_table``), or None if absent."""
+    path = paths.CALIBRATION_CSV if path is None else Path(path)
+    return pd.read_csv(path) if path.is_file() else None
 
-    def wrap(fn):
-        if id in REGISTRY:
-            raise ValueError(f"claim {id!r} is registered twice")
-        REGISTRY[id] = Claim(id, experiment, statement, statistic_name, threshold, fn)
-        return fn
 
-    return wrap
+def _calibrated(claim_id: str, seeds: int, calibration: pd.DataFrame | None) -> tuple:
+    """(size, power, why-not or "") of a rule at ``seeds`` seeds from the calibration table."""
+    if calibration is None:
+        return None, None, "no calibration.csv"
+    rows = calibration[(calibration.claim == claim_id) & (calibration.seeds == seeds)]
+    if rows.empty:
+        return None, None, f"not calibrated at {seeds} seeds"
+    if (rows.rule != rule_fingerprint(claim_id)).any():
+        return None, None, "calibration is stale (the rule changed since)"
+    sizes, powers = rows[rows.scenario == "size"], rows[rows.scenario == "power"]
+    if sizes.empty or powers.empty:
+        return None, None, "calibration lacks a size or a power scenario"
+    size, power = float(sizes.rate.max()), float(powers.rate.min())
+    size_ok = bool((sizes.rate <= ALPHA + SIZE_SLACK * sizes.mcse).all())
+    why = []
+    if not size_ok:
+        why.append(f"size {size:.3f} exceeds {ALPHA}")
+    if power < POWER_TARGET:
+        why.append(f"design power {power:.2f} < {POWER_TARGET}")
+    return size, power, "; ".join(why)
+
+
+def _status(claim: Claim, table: pd.DataFrame, quick: bool) -> str:
+    prereg = None if quick else load_preregistration(claim.experiment)
+    if prereg is None or claim.id not in prereg.rules:
+        return "pilot"
+    config = load_experiment(claim.experiment)
+    if config.seed != prereg.seed:
+        return "pilot"  # the table was computed under another seed than the registered one
+    return "confirmatory" if prereg.rules[claim.id] == rule_fingerprint(claim.id) else "post hoc"
 
 
 # ---------------------------------------------------------------- evaluation and outputs
@@ -114,103 +384,165 @@ def load_results(quick: bool = False, results_dir=None) -> dict[str, pd.DataFram
     return tables
 
 
-def rule_fingerprint(claim_id: str) -> str:
-    """sha256 (16 hex digits) of a claim's declaration (experiment, statement, statistic,
-    threshold) and the code of its rule: the module that registers it and what that imports,
-    normalized (``provenance.code_fingerprint``), without the registry's own machinery."""
+def _claim(claim_id: str) -> Claim:
     if claim_id not in REGISTRY:
         raise ValueError(f"unknown claim {claim_id!r}; registered: {sorted(REGISTRY)}")
-    claim = REGISTRY[claim_id]
-    code = code_fingerprint([claim.evaluate.__module__], exclude=(__name__,))
-    blob = json.dumps(
-        [claim.id, claim.experiment, claim.statement, claim.statistic_name, claim.threshold, code]
-    )
+    return REGISTRY[claim_id]
+
+
+def rule_fingerprint(claim_id: str) -> str:
+    """sha256 (16 hex digits) of a claim's declaration (experiment, statement, estimand,
+    region, effect, ALPHA) and the code of its rule: the rule function, the module-level
+    helpers and constants it uses, and the package modules they call
+    (``provenance.function_fingerprint``). Other rules in the same module do not count."""
+    claim = _claim(claim_id)
+    decl = [
+        claim.id,
+        claim.experiment,
+        claim.statement,
+        claim.estimand,
+        claim.region_text(),
+        claim.effect_text(),
+        claim.control,
+        ALPHA,
+    ]
+    blob = json.dumps([decl, function_fingerprint(claim.rule)])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def registry_fingerprint() -> str:
-    """sha256 (16 hex digits) of every claim's ``rule_fingerprint``, in registration order: what
-    a confirmatory config records before its run."""
+    """sha256 (16 hex digits) of every claim's ``rule_fingerprint``, in registration order."""
     blob = json.dumps([[cid, rule_fingerprint(cid)] for cid in REGISTRY])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def evaluate(
-    claim_id: str, table: pd.DataFrame | None, *, quick: bool = False, results: dict | None = None
+    claim_id: str,
+    table: pd.DataFrame | None,
+    *,
+    quick: bool = False,
+    results: dict | None = None,
+    calibration: pd.DataFrame | bool | None = False,
 ) -> Verdict:
-    """The verdict of one claim on its experiment's table (``None``: not run). ``results`` holds
-    every experiment's table, for claims that compare with a control experiment."""
-    if claim_id not in REGISTRY:
-        raise ValueError(f"unknown claim {claim_id!r}; registered: {sorted(REGISTRY)}")
-    claim = REGISTRY[claim_id]
+    """The verdict of one claim on its experiment's table (``None``: not run).
+
+    Args:
+        claim_id: a registered claim.
+        table: its experiment's results table.
+        quick: the table comes from a quick run (never confirmatory).
+        results: every experiment's table, for claims that compare with a control experiment.
+        calibration: the calibration table; ``False`` (default) loads ``calibration.csv``;
+            ``None`` means no calibration (the verdict is at most inconclusive).
+    """
+    claim = _claim(claim_id)
     base = dict(
         claim=claim.id,
         experiment=claim.experiment,
         statement=claim.statement,
-        statistic_name=claim.statistic_name,
-        threshold=claim.threshold,
+        estimand=claim.estimand,
+        region=claim.region_text(),
+        effect=claim.effect_text(),
+        effect_reason=claim.effect_reason,
         quick=quick,
     )
     if table is None:
         return Verdict(**base, detail=f"not run: no results for experiment {claim.experiment!r}")
     try:
-        values = claim.evaluate(table, results or {})
+        estimate = claim.rule(table, results or {})
+        fields = decide(claim, estimate)
     except stats.InsufficientDataError as err:
-        return Verdict(**base, detail=f"not evaluable on this table: {err}")
-    for key in ("statistic", "ci_low", "ci_high", "p_value"):
-        value = values.get(key)
-        if value is None:
-            continue
-        # an unbounded interval (+/- inf) is a legitimate answer; NaN never is
-        if math.isnan(value) or (key in ("statistic", "p_value") and not math.isfinite(value)):
-            raise ValueError(f"claim {claim_id}: {key} is not finite ({value})")
-    return Verdict(**base, **values)
+        return Verdict(
+            **base, raw_verdict="not evaluable", verdict="not evaluable", detail=f"{err}"
+        )
+    for key in ("estimate", "ci_low", "ci_high"):
+        if not math.isfinite(fields[key]):
+            raise ValueError(f"claim {claim_id}: {key} is not finite ({fields[key]})")
+    if calibration is False:
+        calibration = load_calibration()
+    size, power, why = _calibrated(claim.id, fields["n_seeds"], calibration)
+    verdict = fields["raw_verdict"]
+    detail = estimate.detail
+    if why:
+        detail += f"; at most inconclusive: {why}"
+        if verdict != "inconclusive":
+            detail += f" (the interval alone: {verdict})"
+        verdict = "inconclusive"
+    return Verdict(
+        **base,
+        **fields,
+        verdict=verdict,
+        design_power=power,
+        size=size,
+        status=_status(claim, table, quick),
+        detail=detail,
+    )
 
 
 def evaluate_all(
-    results: dict[str, pd.DataFrame] | None = None, *, quick: bool = False, results_dir=None
+    results: dict[str, pd.DataFrame] | None = None,
+    *,
+    quick: bool = False,
+    results_dir=None,
+    calibration: pd.DataFrame | bool | None = False,
 ) -> list[Verdict]:
     """Verdicts of every registered claim; ``results`` maps experiment -> table (default: load
-    from ``results_dir``)."""
+    from ``results_dir``); ``calibration`` as in ``evaluate``."""
     results = load_results(quick, results_dir) if results is None else results
+    if calibration is False:
+        calibration = load_calibration()
     return [
-        evaluate(cid, results.get(claim.experiment), quick=quick, results=results)
+        evaluate(
+            cid,
+            results.get(claim.experiment),
+            quick=quick,
+            results=results,
+            calibration=calibration,
+        )
         for cid, claim in REGISTRY.items()
     ]
 
 
 def describe(verdict: Verdict) -> str:
-    """A verdict in words: status, claim, statement, and the numbers behind it."""
-    status = {True: "pass", False: "FAIL", None: "----"}[verdict.passed]
-    return f"[{status}] {verdict.claim}: {verdict.statement}\n       {verdict.detail}"
+    """A verdict in words: verdict, status, claim, statement, and the numbers behind it."""
+    head = f"[{verdict.verdict}] ({verdict.status}) {verdict.claim}: {verdict.statement}"
+    if not verdict.evaluated:
+        return f"{head}\n       {verdict.detail}"
+    power = "unknown" if verdict.design_power is None else f"{verdict.design_power:.2f}"
+    numbers = (
+        f"{verdict.estimand} = {verdict.estimate:.3g}, {1 - 2 * ALPHA:.0%} CI "
+        f"[{verdict.ci_low:.3g}, {verdict.ci_high:.3g}], region {verdict.region}, "
+        f"{verdict.n_seeds} seeds, design power {power}"
+    )
+    return f"{head}\n       {numbers}\n       {verdict.detail}"
+
+
+TABLE_COLUMNS = [
+    "claim",
+    "experiment",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "region",
+    "verdict",
+    "design_power",
+    "n_seeds",
+    "status",
+]
 
 
 def verdict_frame(verdicts: list[Verdict]) -> pd.DataFrame:
-    """One row per claim: claim, experiment, statistic, CI, p-value, verdict, seeds."""
-    frame = pd.DataFrame([asdict(v) for v in verdicts])
-    none = frame.detail.str.startswith("not evaluable").map(
-        {True: "not evaluable", False: "not run"}
-    )
-    frame["verdict"] = frame.passed.map({True: "pass", False: "FAIL"}).fillna(none)
-    return frame[
-        [
-            "claim",
-            "experiment",
-            "statistic",
-            "ci_low",
-            "ci_high",
-            "p_value",
-            "verdict",
-            "n_seeds",
-            "threshold",
-        ]
-    ]
+    """One row per claim: ``TABLE_COLUMNS``."""
+    return pd.DataFrame([asdict(v) for v in verdicts])[TABLE_COLUMNS]
 
 
 def _json_value(value):
     """Standard JSON: NaN -> null, +/-inf -> "inf" / "-inf", numpy scalars -> Python numbers."""
     if value is None or isinstance(value, bool | str):
         return value
+    if isinstance(value, tuple | list):
+        return [_json_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _json_value(v) for k, v in value.items()}
     if isinstance(value, int | np.integer):
         return int(value)
     value = float(value)
@@ -251,9 +583,9 @@ def _macro_name(claim_id: str) -> str:
 
 
 def write_outputs(verdicts: list[Verdict], *, json_path=None, tex_path=None) -> None:
-    """Write ``claims.json`` and ``claims.tex``: per claim the macros ``\\claim<Name>Statistic``,
-    ``Low``, ``High``, ``PValue`` and ``Verdict`` (e.g. ``\\claimPairedRateVerdict``), and the
-    whole table as ``\\claimsTable``."""
+    """Write ``claims.json`` and ``claims.tex``: per claim the macros ``\\claim<Name>Estimate``,
+    ``Low``, ``High``, ``Power``, ``Verdict`` and ``Status`` (e.g. ``\\claimPairedRateVerdict``),
+    and the whole table as ``\\claimsTable``."""
     json_path = json_path or paths.CLAIMS_JSON
     tex_path = tex_path or paths.CLAIMS_TEX
     json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -265,21 +597,36 @@ def write_outputs(verdicts: list[Verdict], *, json_path=None, tex_path=None) -> 
     ]
     for v in verdicts:
         name = _macro_name(v.claim)
-        word = {True: "pass", False: "fail", None: "not run"}[v.passed]
-        values = {"Statistic": v.statistic, "Low": v.ci_low, "High": v.ci_high, "PValue": v.p_value}
+        values = {
+            "Estimate": v.estimate,
+            "Low": v.ci_low,
+            "High": v.ci_high,
+            "Power": v.design_power,
+        }
         lines += [rf"\newcommand{{\{name}{key}}}{{{_fmt(val)}}}" for key, val in values.items()]
-        lines.append(rf"\newcommand{{\{name}Verdict}}{{{word}}}")
+        lines.append(rf"\newcommand{{\{name}Verdict}}{{{v.verdict}}}")
+        lines.append(rf"\newcommand{{\{name}Status}}{{{v.status}}}")
     rows = []
     for v in verdicts:
-        verdict = {True: "pass", False: r"\textbf{fail}", None: "not run"}[v.passed]
+        word = rf"\textbf{{{v.verdict}}}" if v.verdict == "contradicted" else v.verdict
         ci = f"[{_fmt(v.ci_low)}, {_fmt(v.ci_high)}]" if v.ci_low is not None else "--"
-        cells = [tex_escape(v.claim), tex_escape(v.experiment), _fmt(v.statistic), ci, verdict]
+        cells = [
+            tex_escape(v.claim),
+            _fmt(v.estimate),
+            ci,
+            tex_escape(v.region),
+            word,
+            _fmt(v.design_power),
+            str(v.n_seeds) if v.n_seeds is not None else "--",
+            v.status,
+        ]
         rows.append(" & ".join(cells) + r" \\")
     lines += [
         r"\newcommand{\claimsTable}{%",
-        r"\begin{tabular}{llrrl}",
+        r"\begin{tabular}{lrrllrrl}",
         r"\hline",
-        r"claim & experiment & statistic & 95\% CI & verdict \\",
+        rf"claim & estimate & {1 - 2 * ALPHA:.0%} CI & region & verdict & power & seeds & "
+        r"status \\".replace("%", r"\%"),
         r"\hline",
         *rows,
         r"\hline",

@@ -1,69 +1,59 @@
 """Claim rules of the restoration kind: image_restoration (tables of ``kinds.restoration``:
-PSNR in dB on the test split)."""
+PSNR in dB on the test split). Estimands are computed per seed (``claims.registry``)."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from mol_diffusion import stats
-from mol_diffusion.claims.common import holm_family, holm_parts, union_ci
-from mol_diffusion.claims.registry import register
+from mol_diffusion.claims.common import per_seed, seed_slopes
+from mol_diffusion.claims.registry import Component, Estimate, Region, register
 
 __all__ = ["psnr_gain"]
 
-# ---------------------------------------------------------------- thresholds (fixed in advance)
-RESTORATION_ALPHA = 0.05  # Holm-adjusted one-sided paired t-tests of the PSNR gain, every task
-RESTORATION_SHRINK_MAX_SLOPE = 0.0  # CI of d(PSNR gain)/d(log n) entirely below this
 
-
-# ---------------------------------------------------------------- image restoration
 def psnr_gain(table: pd.DataFrame) -> pd.DataFrame:
     """Per (n, replicate): two-stage minus labeled-only PSNR, lambda-averaged and per task (dB)."""
     key = ["n", "replicate"]
     sel = table[(table.weights_index == 0) & (table.m == table.m.max())]
     ts = sel[sel.method == "two_stage"].set_index(key).sort_index()
     lo = sel[sel.method == "labeled_only"].set_index(key).sort_index()
+    if ts.empty or lo.empty:
+        raise stats.InsufficientDataError("needs two_stage and labeled_only rows")
     if not ts.index.equals(lo.index):
         raise ValueError("two_stage and labeled_only rows differ in (n, replicate)")
     cols = ["psnr", *sorted(c for c in table.columns if c.startswith("psnr_task"))]
     return (ts[cols] - lo[cols]).reset_index()
 
 
-def _restoration_advantage(table: pd.DataFrame, results: dict) -> dict:
+def _restoration_advantage(table: pd.DataFrame, results: dict) -> Estimate:
     gain = psnr_gain(table)
     n = int(gain.n.min())
-    small = gain[gain.n == n].sort_values("replicate")
+    small = gain[gain.n == n]
     tasks = sorted(c for c in gain.columns if c.startswith("psnr_task"))
-    tests = [stats.paired_difference_test(small[c].to_numpy()) for c in tasks]
-    fields, adjusted, worst = holm_family(tests, RESTORATION_ALPHA)
-    parts = holm_parts(tests, adjusted, "task", " dB")
-    return dict(
-        **fields,
-        detail=f"n = {n}; PSNR gain of two-stage over labeled-only per task: {parts}; "
-        f"lambda-averaged gain {small.psnr.mean():+.2f} dB; statistic is the smallest gain "
-        f"(task {worst})",
+    comps = tuple(
+        Component(f"task {t.removeprefix('psnr_task')}", per_seed(small, t)) for t in tasks
+    )
+    return Estimate(
+        comps,
+        f"n = {n}; mean PSNR gain of two-stage over labeled-only per task: "
+        + ", ".join(f"{c.label} {c.values.mean():+.2f} dB" for c in comps)
+        + f"; lambda-averaged {small.psnr.mean():+.2f} dB",
     )
 
 
-def _restoration_shrinks(table: pd.DataFrame, results: dict) -> dict:
+def _restoration_shrinks(table: pd.DataFrame, results: dict) -> Estimate:
     gain = psnr_gain(table)
-    fit = stats.fit_log_slope(gain.n.astype(float), gain.psnr, gain.replicate)
-    low, high = union_ci(fit)
+    slopes = seed_slopes(gain, "n", "psnr", log_x=True, log_y=False)
     means = gain.groupby("n").psnr.mean()
-    crossing = "the gain stays positive over the grid"
+    crossing = "the mean gain stays positive over the grid"
     if (means < 0).any():
         crossing = f"the mean gain is first negative at n = {int(means.index[means < 0][0])}"
-    return dict(
-        statistic=fit.slope,
-        ci_low=low,
-        ci_high=high,
-        p_value=None,  # the rule is on the interval
-        passed=bool(high < RESTORATION_SHRINK_MAX_SLOPE),
-        n_seeds=fit.n_seeds,
-        detail=f"{fit.n_points} values of n; HC3 CI [{fit.ci_low:.3f}, {fit.ci_high:.3f}], "
-        f"seed-bootstrap CI [{fit.boot_low:.3f}, {fit.boot_high:.3f}]; mean gain "
-        f"{means.iloc[0]:+.2f} dB at n = {int(means.index[0])} and {means.iloc[-1]:+.2f} dB at "
-        f"n = {int(means.index[-1])}; {crossing}",
+    return Estimate(
+        (Component("", slopes),),
+        f"{len(means)} values of n; mean gain {means.iloc[0]:+.2f} dB at n = "
+        f"{int(means.index[0])} and {means.iloc[-1]:+.2f} dB at n = {int(means.index[-1])}; "
+        f"{crossing}",
     )
 
 
@@ -72,13 +62,19 @@ register(
     "image_restoration",
     "At the smallest n, the two-stage generalist restores every degradation better (PSNR)"
     " than the same generalist fitted on the n pairs per task.",
-    "smallest mean PSNR gain over tasks, dB (two-stage - labeled-only)",
-    f"every Holm-adjusted one-sided paired p < {RESTORATION_ALPHA}",
+    estimand="per-seed PSNR gain (two-stage - labeled-only) at the smallest n, dB, each task",
+    region=Region(low=0.0),
+    effect=0.5,
+    effect_reason="0.5 dB is about what doubling n buys a ridge-regression restorer at these "
+    "sizes, and near the smallest PSNR difference visible on digits",
 )(_restoration_advantage)
 register(
     "restoration_advantage_shrinks",
     "image_restoration",
     "The two-stage advantage in PSNR shrinks as n grows (interaction of log n and method).",
-    "slope of the lambda-averaged PSNR gain in log n, dB per e-fold",
-    f"CI high < {RESTORATION_SHRINK_MAX_SLOPE}",
+    estimand="per-seed slope of the lambda-averaged PSNR gain in log n, dB per e-fold",
+    region=Region(high=0.0),
+    effect=-0.25,
+    effect_reason="-0.25 dB per e-fold removes a 0.5 dB advantage over the 7-fold range from "
+    "n = 8 to 56, the range where pseudo-labels should stop paying",
 )(_restoration_shrinks)
