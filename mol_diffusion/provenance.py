@@ -120,9 +120,9 @@ def kind_code_fingerprint(kind) -> str | None:
     return code_fingerprint([module]) if _path(module) is not None else None
 
 
-def _function_node(module: str, name: str) -> ast.FunctionDef | None:
+def _function_node(module: str, name: str, types_=(ast.FunctionDef, ast.AsyncFunctionDef)):
     for node in _tree(module).body:
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+        if isinstance(node, types_) and node.name == name:
             return node
     return None
 
@@ -131,8 +131,9 @@ def function_fingerprint(fn) -> str:
     """sha256 (16 hex digits) of a package function as far as its result goes: its normalized
     syntax tree; those of the module-level functions of the package it calls by name,
     transitively; the values of the module-level constants it reads; and the code fingerprint
-    (``code_fingerprint``) of every other package module it uses (a module, or a class or
-    function of one). A change to another function of the same module does not count."""
+    (``code_fingerprint``) of every package module it uses as a module (``stats.fit``); the
+    source of a package class it uses. A change to another function of the same module does
+    not count."""
     digest = hashlib.sha256()
     todo, seen = [fn], set()
     while todo:
@@ -157,7 +158,11 @@ def function_fingerprint(fn) -> str:
                 continue
             owner = getattr(value, "__module__", None)
             if callable(value) and isinstance(owner, str) and _path(owner) is not None:
-                if isinstance(value, type) or _function_node(owner, value.__name__) is None:
+                cls = _function_node(owner, getattr(value, "__name__", ""), (ast.ClassDef,))
+                if isinstance(value, type) and cls is not None:  # the class's own source
+                    cls = _StripDocstrings().visit(copy.deepcopy(cls))
+                    digest.update(f"{name}={ast.dump(cls, annotate_fields=False)}".encode())
+                elif _function_node(owner, getattr(value, "__name__", "")) is None:
                     digest.update(f"{name}={code_fingerprint([owner])}".encode())
                 else:
                     todo.append(value)

@@ -145,9 +145,9 @@ def test_a_real_pilot_table_simulates_into_a_table_the_claims_can_read():
 def test_todays_scenarios_run_through_their_rules_deterministically():
     """A reduced calibration of every scenario built on the committed pilots: the regression
     test of the rules (the full one runs 1000 simulations per scenario)."""
-    from mol_diffusion.calibration.scenarios import today_scenarios
+    from mol_diffusion.calibration.scenarios import claim_scenarios
 
-    scenarios = today_scenarios()
+    scenarios = claim_scenarios()
     assert {s.name for s in scenarios} == {"size", "power"}
     for scenario in scenarios:
         first = calibrate(scenario, simulations=8, seed=1)
@@ -166,9 +166,9 @@ def test_each_scenario_puts_the_rules_estimand_at_its_target():
     """Without noise, the rule's own statistic equals the target the scenario builds in: the
     boundary for size, the declared effect for power (for "every k" claims the statistic is
     the weakest component)."""
-    from mol_diffusion.calibration.scenarios import today_scenarios
+    from mol_diffusion.calibration.scenarios import claim_scenarios
 
-    for scenario in today_scenarios():
+    for scenario in claim_scenarios():
         tables = scenario.simulate(NoNoise())
         verdict = claims.evaluate(scenario.claim, tables[scenario.experiment], results=tables)
         assert verdict.statistic == pytest.approx(scenario.target, abs=1e-9), (

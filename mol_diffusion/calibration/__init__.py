@@ -11,7 +11,7 @@ from mol_diffusion.calibration.harness import (
     calibration_frame,
 )
 from mol_diffusion.calibration.models import PilotModel
-from mol_diffusion.calibration.scenarios import calibration_table, today_scenarios
+from mol_diffusion.calibration.scenarios import calibration_table, claim_scenarios
 
 __all__ = [
     "POWER_TARGET",
@@ -22,5 +22,5 @@ __all__ = [
     "calibrate",
     "calibration_frame",
     "calibration_table",
-    "today_scenarios",
+    "claim_scenarios",
 ]

@@ -92,6 +92,8 @@ class Calibration:
         passes: size <= SIZE_LIMIT + 1.645 MCSE, or power >= POWER_TARGET.
         not_evaluable: simulations on which the rule could not be evaluated (counted as not
             supported).
+        mean_estimate: the mean over simulations of the verdict's estimate (the deciding
+            component's): where the mechanism put the estimand, as the rule measures it.
         seconds: wall time of the calibration.
     """
 
@@ -104,13 +106,14 @@ class Calibration:
     seeds: int
     passes: bool
     not_evaluable: int
+    mean_estimate: float
     seconds: float
     note: str = ""
 
 
 def _supported(verdict) -> bool:
-    """Today's rules decide pass / fail: "supported" is a pass."""
-    return verdict.passed is True
+    """What the rule's interval says, before any cap from the calibration itself."""
+    return verdict.raw_verdict == "supported"
 
 
 def calibrate(
@@ -129,8 +132,9 @@ def calibrate(
         simulations: S, the number of simulated tables (>= 1000 for a reported calibration).
         seed: the calibration's seed (simulation i uses spawn key (i,)).
         supported: ``verdict -> bool``, whether a verdict declares the claim supported
-            (default: ``verdict.passed is True``).
-        evaluate: ``(claim, table, results) -> verdict`` (default: ``claims.evaluate``).
+            (default: ``verdict.raw_verdict == "supported"``).
+        evaluate: ``(claim, table, results) -> verdict`` (default: ``claims.evaluate``
+            without a calibration table).
         progress: show a progress bar on stderr.
     """
     if isinstance(simulations, bool) or not isinstance(simulations, int) or simulations < 1:
@@ -139,11 +143,12 @@ def calibrate(
         from mol_diffusion import claims
 
         def evaluate(claim, table, results):
-            return claims.evaluate(claim, table, results=results)
+            return claims.evaluate(claim, table, results=results, calibration=None)
 
     supported = _supported if supported is None else supported
     started = time.perf_counter()
     hits = skipped = 0
+    estimates = []
     for i in tqdm(
         range(simulations),
         desc=f"{scenario.claim} ({scenario.name})",
@@ -153,8 +158,10 @@ def calibrate(
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i,)))
         tables = scenario.simulate(rng)
         verdict = evaluate(scenario.claim, tables[scenario.experiment], tables)
-        if verdict.passed is None:
+        if getattr(verdict, "estimate", None) is None:
             skipped += 1
+        else:
+            estimates.append(verdict.estimate)
         hits += bool(supported(verdict))
     rate = hits / simulations
     mcse = math.sqrt(rate * (1 - rate) / simulations)
@@ -169,6 +176,7 @@ def calibrate(
         seeds=scenario.seeds,
         passes=bool(passes),
         not_evaluable=skipped,
+        mean_estimate=float(np.mean(estimates)) if estimates else math.nan,
         seconds=time.perf_counter() - started,
         note=scenario.note,
     )

@@ -392,9 +392,9 @@ def _claim(claim_id: str) -> Claim:
 
 def rule_fingerprint(claim_id: str) -> str:
     """sha256 (16 hex digits) of a claim's declaration (experiment, statement, estimand,
-    region, effect, ALPHA) and the code of its rule: the rule function, the module-level
-    helpers and constants it uses, and the package modules they call
-    (``provenance.function_fingerprint``). Other rules in the same module do not count."""
+    region, effect, ALPHA), the code of its rule (the rule function, the module-level helpers,
+    classes and constants it uses, and the package modules they call:
+    ``provenance.function_fingerprint``) and of ``decide``. Other rules do not count."""
     claim = _claim(claim_id)
     decl = [
         claim.id,
@@ -406,7 +406,7 @@ def rule_fingerprint(claim_id: str) -> str:
         claim.control,
         ALPHA,
     ]
-    blob = json.dumps([decl, function_fingerprint(claim.rule)])
+    blob = json.dumps([decl, function_fingerprint(claim.rule), function_fingerprint(decide)])
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 

@@ -113,10 +113,13 @@ def _canonical(value):
     )
 
 
-def fingerprint(config) -> str:
+def fingerprint(config, omit: tuple[str, ...] = ()) -> str:
     """sha256 of a config dataclass, the library version and NUMERICS_VERSION: the
-    results-cache key (16 hex digits). Only the dataclass fields count, not its class."""
-    key = {"config": asdict(config), "version": VERSION, "numerics": NUMERICS_VERSION}
+    results-cache key (16 hex digits). Only the dataclass fields count, not its class;
+    ``omit`` leaves fields out (a field added later, at the value that reproduces the tables
+    computed before it existed)."""
+    fields_ = {k: v for k, v in asdict(config).items() if k not in omit}
+    key = {"config": fields_, "version": VERSION, "numerics": NUMERICS_VERSION}
     blob = json.dumps(key, sort_keys=True, default=_canonical)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

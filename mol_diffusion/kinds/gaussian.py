@@ -2,8 +2,10 @@
 
 Task families come from ``tasks.make_gaussian_family`` (``nonlinearity > 0`` gives the
 misspecified family). Each fitted generalist is scored by its exact scalarized excess score
-risk against the closed-form lambda-Pareto score (``metrics.excess_risk``), on one set of
-Monte Carlo draws per experiment (``risk_draws`` per task, common to every cell).
+risk against the closed-form lambda-Pareto score (``metrics.excess_risk``), on Monte Carlo
+draws (``risk_draws`` per task): one set per experiment, common to every cell
+(``evaluation = "shared"``, the default), or one set per replicate (``evaluation =
+"per_replicate"``), so that seed-to-seed variation includes the evaluation's Monte Carlo error.
 
 Score columns: risk (scalarized), risk_se (its Monte Carlo standard error), risk_task0..K-1.
 Experiments: sample_complexity, neural_generalist, unlabeled_scaling, pareto_front,
@@ -12,10 +14,10 @@ misspecified; their claims are in ``claims.gaussian``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 
-from mol_diffusion.kinds.base import generator
+from mol_diffusion.kinds.base import apply_quick, config_error, fingerprint, generator
 from mol_diffusion.kinds.grid import RISK, Cell, GridConfig, TwoStageGrid, family_fields
 from mol_diffusion.metrics import RiskDraws, excess_risk, make_risk_draws
 from mol_diffusion.tasks import GaussianTaskFamily, make_gaussian_family
@@ -51,22 +53,43 @@ class FamilySpec:
         )
 
 
+EVALUATIONS = ("shared", "per_replicate")
+
+
 @dataclass(frozen=True)
 class GaussianConfig(GridConfig):
     """A two-stage grid on a Gaussian family (fields: ``kinds.grid.GridConfig``)."""
 
     family: FamilySpec
+    evaluation: str = "shared"  # "shared" or "per_replicate" evaluation draws (module docstring)
     family_type: ClassVar[type] = FamilySpec
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.evaluation not in EVALUATIONS:
+            raise config_error(
+                f"experiment {self.name!r}",
+                f"evaluation must be one of {EVALUATIONS}, got {self.evaluation!r}",
+            )
+
+    def fingerprint(self) -> str:
+        """The results-cache key; ``evaluation`` counts only when it is not "shared" (the
+        tables computed before the field existed keep their key)."""
+        return fingerprint(self, omit=("evaluation",) if self.evaluation == "shared" else ())
 
     @property
     def kind(self) -> GaussianKind:
         return GAUSSIAN
 
 
-def risk_draws(config: GaussianConfig, family: GaussianTaskFamily | None = None) -> RiskDraws:
-    """The experiment's evaluation draws (common to every cell)."""
+def risk_draws(
+    config: GaussianConfig, family: GaussianTaskFamily | None = None, replicate: int = 0
+) -> RiskDraws:
+    """The evaluation draws of a replicate: the experiment's one set when ``evaluation`` is
+    "shared" (``replicate`` is ignored), else the replicate's own."""
     family = config.family.build() if family is None else family
-    return make_risk_draws(family, config.risk_draws, generator(config, RISK))
+    key = (RISK,) if config.evaluation == "shared" else (RISK, 1, replicate)
+    return make_risk_draws(family, config.risk_draws, generator(config, *key))
 
 
 class GaussianKind(TwoStageGrid):
@@ -78,12 +101,19 @@ class GaussianKind(TwoStageGrid):
     def parse_family(self, table: dict) -> FamilySpec:
         return FamilySpec(**family_fields(FamilySpec, table))
 
-    def prepare(self, config: GaussianConfig, family) -> RiskDraws:
-        return risk_draws(config, family)
+    def parse(self, raw: dict, name: str, quick: bool) -> GaussianConfig:
+        config = super().parse(raw, name, quick)
+        return replace(config, evaluation=apply_quick(raw, quick).get("evaluation", "shared"))
 
-    def score(self, config, family, prepared: RiskDraws, cell: Cell, result: FitResult) -> dict:
+    def prepare(self, config: GaussianConfig, family) -> dict:
+        return {}  # evaluation draws per replicate, made on first use
+
+    def score(self, config, family, prepared: dict, cell: Cell, result: FitResult) -> dict:
         weights = config.weights[cell.weights_index]
-        risk = excess_risk(result.generalist, family, weights, draws=prepared)
+        key = 0 if config.evaluation == "shared" else cell.replicate
+        if key not in prepared:
+            prepared[key] = risk_draws(config, family, cell.replicate)
+        risk = excess_risk(result.generalist, family, weights, draws=prepared[key])
         scores = {"risk": risk.scalarized, "risk_se": risk.scalarized_se}
         scores.update({f"risk_task{k}": v for k, v in enumerate(risk.per_task)})
         return scores
