@@ -14,4 +14,5 @@ PAPER = ROOT / "paper"
 PAPER_GENERATED = PAPER / "generated"
 CLAIMS_JSON = RESULTS / "claims.json"
 CALIBRATION_CSV = RESULTS / "calibration.csv"
+PILOTS = RESULTS / "pilot"  # pilot tables kept when a confirmatory run replaced them
 CLAIMS_TEX = PAPER_GENERATED / "claims.tex"

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -46,9 +47,14 @@ def _claim(claim_id: str):
 
 
 def _pilot(experiment: str, results_dir=None) -> pd.DataFrame:
-    directory = paths.RESULTS if results_dir is None else results_dir
+    """The experiment's pilot table: ``<results>/pilot/<name>.csv`` when a confirmatory run has
+    replaced it, else ``<results>/<name>.csv``."""
+    directory = paths.RESULTS if results_dir is None else Path(results_dir)
     kind = load_experiment(experiment).kind
-    return read_table(directory / f"{experiment}.csv", kind.integer_columns)
+    path = directory / "pilot" / f"{experiment}.csv"
+    if not path.is_file():
+        path = directory / f"{experiment}.csv"
+    return read_table(path, kind.integer_columns)
 
 
 def _slope(model: PilotModel, mean: np.ndarray, mask, value: str, axis: str) -> float:
