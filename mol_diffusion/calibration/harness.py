@@ -46,7 +46,7 @@ __all__ = [
 
 SIZE_LIMIT = 0.05  # the one nominal level of every claim
 POWER_TARGET = 0.80  # design power required at the declared effect
-SCENARIOS = ("size", "power")
+SCENARIOS = ("size", "power", "contra")
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,9 @@ class Scenario:
     Args:
         claim: the registered claim id whose rule is calibrated.
         experiment: the experiment whose table the claim reads.
-        name: ``"size"`` (estimand on the boundary of the claim's region) or ``"power"``
-            (estimand at the declared effect).
+        name: ``"size"`` (estimand on the boundary of the claim's region), ``"power"``
+            (estimand at the declared effect) or ``"contra"`` (estimand outside the region, at
+            the effect's mirror image: the rate is then that of "contradicted" verdicts).
         target: the value of the estimand the mechanism builds in.
         seeds: replicates per simulated table (the design being calibrated).
         simulate: ``rng -> {experiment: table}``; the tables the claim reads (its own and any
@@ -89,7 +90,8 @@ class Calibration:
     Attributes:
         rate: share of simulations declared supported (size or power, by ``scenario``).
         mcse: its Monte Carlo standard error.
-        passes: size <= SIZE_LIMIT + 1.645 MCSE, or power >= POWER_TARGET.
+        passes: size <= SIZE_LIMIT + 1.645 MCSE, or power (and the rate of contradiction in a
+            contra scenario) >= POWER_TARGET.
         not_evaluable: simulations on which the rule could not be evaluated (counted as not
             supported).
         mean_estimate: the mean over simulations of the verdict's estimate (the deciding
@@ -162,7 +164,10 @@ def calibrate(
             skipped += 1
         else:
             estimates.append(verdict.estimate)
-        hits += bool(supported(verdict))
+        if scenario.name == "contra":
+            hits += verdict.raw_verdict == "contradicted"
+        else:
+            hits += bool(supported(verdict))
     rate = hits / simulations
     mcse = math.sqrt(rate * (1 - rate) / simulations)
     passes = rate <= SIZE_LIMIT + 1.645 * mcse if scenario.name == "size" else rate >= POWER_TARGET

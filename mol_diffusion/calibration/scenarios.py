@@ -72,6 +72,24 @@ def _bisect(f: Callable[[float], float], target: float, low: float, high: float)
     return 0.5 * (low + high)
 
 
+def _mirror(region, effect: float) -> float:
+    """The effect reflected through the region's nearest edge: as far outside as it is in."""
+    edge = region.low if math.isfinite(region.low) else region.high
+    return 2 * edge - effect
+
+
+def _targets(claim, label: str = "") -> list[tuple[str, float]]:
+    """(name, target) of the size (each finite edge), power (effect) and contra (mirror)
+    scenarios of a claim's component."""
+    region, effect = claim.region_of(label), claim.effect_of(label)
+    edges = [e for e in (region.low, region.high) if math.isfinite(e)]
+    return [
+        *(("size", e) for e in edges),
+        ("power", effect),
+        ("contra", _mirror(region, effect)),
+    ]
+
+
 def _scenarios(claim, experiment, seeds, build, targets, note) -> list[Scenario]:
     """Scenarios from ``build(target) -> rng -> tables`` for ``[(name, target), ...]``."""
     return [Scenario(claim, experiment, name, t, seeds, build(t), note) for name, t in targets]
@@ -129,12 +147,8 @@ def capacity_scenarios(claim_id: str, seeds: int | None = None, results_dir=None
         mean = model.tilted(model.mean, mask, "risk", "num_params", delta)
         return _one(model, claim.experiment, seeds, mean, em.restore)
 
-    region = claim.region_of("")
-    edge = region.high if math.isinf(region.low) else region.low
     note = f"pilot {claim.experiment}; log (excess over the oracle) tilted in p_gen at n_min"
-    return _scenarios(
-        claim_id, claim.experiment, seeds, build, [("size", edge), ("power", claim.effect)], note
-    )
+    return _scenarios(claim_id, claim.experiment, seeds, build, _targets(claim), note)
 
 
 def paired_rate_scenarios(seeds: int | None = None, results_dir=None):
@@ -161,10 +175,8 @@ def paired_rate_scenarios(seeds: int | None = None, results_dir=None):
             em.restore,
         )
 
-    region = claim.region_of("")
-    targets = [("size", region.low), ("size", region.high), ("power", claim.effect)]
     note = f"pilot {claim.experiment}; log excess tilted in n over n in {PAIRED_RATE_N}"
-    return _scenarios("paired_rate", claim.experiment, seeds, build, targets, note)
+    return _scenarios("paired_rate", claim.experiment, seeds, build, _targets(claim), note)
 
 
 def gaussian_advantage_scenarios(seeds: int | None = None, results_dir=None):
@@ -192,18 +204,15 @@ def gaussian_advantage_scenarios(seeds: int | None = None, results_dir=None):
     seeds = seeds or table.replicate.nunique()
     effect = claim.effect
 
-    def build(at_boundary: bool):
+    def build(target):  # the weakest capacity at the target, the others at the effect
         mean = model.mean
         for c in caps:
-            want = 0.0 if (at_boundary and c == weakest) else effect
+            want = target if c == weakest else effect
             mean = model.shifted(mean, masks[c][1], "risk", want - gap(mean, c))
         return _one(model, claim.experiment, seeds, mean)
 
-    note = f"pilot {claim.experiment}; least favourable null: capacity {weakest} at 0"
-    return [
-        Scenario(claim.id, claim.experiment, "size", 0.0, seeds, build(True), note),
-        Scenario(claim.id, claim.experiment, "power", effect, seeds, build(False), note),
-    ]
+    note = f"pilot {claim.experiment}; capacity {weakest} at the target, the others at the effect"
+    return _scenarios(claim.id, claim.experiment, seeds, build, _targets(claim), note)
 
 
 def restoration_scenarios(seeds: int | None = None, results_dir=None):
@@ -232,12 +241,9 @@ def restoration_scenarios(seeds: int | None = None, results_dir=None):
 
     weakest = min(tasks, key=lambda t: gain(model.mean, t))
 
-    def build_advantage(at_boundary: bool):
+    def build_advantage(target):  # the weakest task at the target, the others at the effect
         mean = model.mean
-        deltas = {
-            t: gain(mean, t) - (0.0 if (at_boundary and t == weakest) else advantage.effect)
-            for t in tasks
-        }
+        deltas = {t: gain(mean, t) - (target if t == weakest else advantage.effect) for t in tasks}
         for t, delta in deltas.items():
             mean = model.shifted(mean, lo, t, delta)
         mean = model.shifted(mean, lo, "psnr", float(np.mean(list(deltas.values()))))
@@ -253,32 +259,15 @@ def restoration_scenarios(seeds: int | None = None, results_dir=None):
 
     note = f"pilot {experiment}"
     return [
-        Scenario(
-            advantage.id,
-            experiment,
-            "size",
-            0.0,
-            seeds,
-            build_advantage(True),
-            note + f"; least favourable null: {weakest} at 0",
-        ),
-        Scenario(
-            advantage.id,
-            experiment,
-            "power",
-            advantage.effect,
-            seeds,
-            build_advantage(False),
-            note,
-        ),
         *_scenarios(
-            shrink.id,
+            advantage.id,
             experiment,
             seeds,
-            build_shrink,
-            [("size", 0.0), ("power", shrink.effect)],
-            note,
+            build_advantage,
+            _targets(advantage),
+            note + f"; {weakest} at the target, the others at the effect",
         ),
+        *_scenarios(shrink.id, experiment, seeds, build_shrink, _targets(shrink), note),
     ]
 
 
@@ -309,10 +298,10 @@ def policy_scenarios(seeds: int | None = None, results_dir=None):
 
     weakest = min(envs, key=lambda e: reduction(model.mean, e))
 
-    def build_advantage(at_boundary: bool):
+    def build_advantage(target):  # the weakest environment at the target, the others at the effect
         mean = model.mean
         for env in envs:
-            want = 0.0 if (at_boundary and env == weakest) else advantage.effect
+            want = target if env == weakest else advantage.effect
             mean = model.shifted(
                 mean, cells("labeled_only", env), "gap", want - reduction(mean, env)
             )
@@ -363,38 +352,21 @@ def policy_scenarios(seeds: int | None = None, results_dir=None):
 
     note = f"pilot {experiment}"
     return [
-        Scenario(
-            advantage.id,
-            experiment,
-            "size",
-            0.0,
-            seeds,
-            build_advantage(True),
-            note + f"; least favourable null: env {weakest} at 0",
-        ),
-        Scenario(
-            advantage.id,
-            experiment,
-            "power",
-            advantage.effect,
-            seeds,
-            build_advantage(False),
-            note,
-        ),
         *_scenarios(
-            falls.id,
+            advantage.id,
             experiment,
             seeds,
-            build_falls,
-            [("size", 0.0), ("power", falls.effect)],
-            note,
+            build_advantage,
+            _targets(advantage),
+            note + f"; env {weakest} at the target, the others at the effect",
         ),
+        *_scenarios(falls.id, experiment, seeds, build_falls, _targets(falls), note),
         *_scenarios(
             horizon.id,
             experiment,
             seeds,
             build_horizon,
-            [("size", 0.0), ("power", horizon.effect)],
+            _targets(horizon),
             note + "; on-policy gaps scaled by H^delta, placed on the mean curves",
         ),
     ]
@@ -434,9 +406,7 @@ def unlabeled_floor_scenarios(seeds: int | None = None, results_dir=None):
         return _one(model, claim.experiment, seeds, moved(d))
 
     note = f"pilot {claim.experiment}; the n = {n_values[0]} curve moved, placed on the mean curve"
-    return _scenarios(
-        claim.id, claim.experiment, seeds, build, [("size", 0.0), ("power", claim.effect)], note
-    )
+    return _scenarios(claim.id, claim.experiment, seeds, build, _targets(claim), note)
 
 
 def misspecified_floor_scenarios(seeds: int | None = None, results_dir=None):
@@ -484,9 +454,7 @@ def misspecified_floor_scenarios(seeds: int | None = None, results_dir=None):
         f"pilots {experiment} and {control} ({ctrl_seeds} seeds, unchanged); the misspecified "
         f"excess at n in {top} moved to the control's ({base:.4f}) plus the target"
     )
-    return _scenarios(
-        claim.id, experiment, seeds, build, [("size", 0.0), ("power", claim.effect)], note
-    )
+    return _scenarios(claim.id, experiment, seeds, build, _targets(claim), note)
 
 
 def pareto_scenarios(seeds: int | None = None, results_dir=None):
@@ -494,7 +462,7 @@ def pareto_scenarios(seeds: int | None = None, results_dir=None):
     are moved toward (or away from) the oracle's, oracle + t (method - oracle), t found by
     bisection so that the ratio's expectation over the pilot's seed deviations is the target.
     Size: each component on its boundary (0.9) with the other at its effect; power: both at
-    their effects."""
+    their effects; contra: two-stage at 0.85, outside its region."""
     from mol_diffusion.claims.gaussian import PARETO_REFERENCE_FACTOR
 
     claim = _claim("pareto_front")
@@ -549,6 +517,7 @@ def pareto_scenarios(seeds: int | None = None, results_dir=None):
         ("size", 0.9, {"two_stage": 0.9, "labeled_only": eff["labeled_only"]}),
         ("size", 0.9, {"two_stage": eff["two_stage"], "labeled_only": 0.9}),
         ("power", eff["two_stage"], eff),
+        ("contra", 0.85, {"two_stage": 0.85, "labeled_only": eff["labeled_only"]}),
     ]
     note = f"pilot {claim.experiment}; method fronts moved toward the oracle's"
     return [
@@ -622,7 +591,9 @@ def calibration_table(
             by_claim.setdefault(s.claim, []).append(s)
         for claim_id in by_claim:
             design = _design_seeds(claims.REGISTRY[claim_id].experiment)
-            scenarios = [s for s in build(design, results_dir) if s.claim == claim_id]
+            scenarios = [
+                s for s in build(design, results_dir) if s.claim == claim_id and s.name != "contra"
+            ]
             done = [
                 calibrate(s, simulations=simulations, seed=seed, progress=progress)
                 for s in scenarios
