@@ -4,8 +4,11 @@
 
 - ``experiments/results/claims.json`` and ``paper/generated/claims.tex`` (``claims.write_outputs``),
 - ``paper/generated/numbers.tex``: grid sizes and counts quoted in the text (``\\num...`` macros),
-- ``paper/generated/discussion.tex``: the failed claims with their numbers,
-- the claims table of ``README.md`` between ``<!-- claims:begin -->`` and ``<!-- claims:end -->``.
+- ``paper/generated/discussion.tex``: the contradicted and inconclusive claims with their numbers,
+- ``paper/generated/calibration.tex``: the calibration table (``\\calibrationTable``) from
+  ``experiments/results/calibration.csv``,
+- the claims and calibration tables of ``README.md`` between ``<!-- claims:begin -->`` /
+  ``<!-- claims:end -->`` and ``<!-- calibration:begin -->`` / ``<!-- calibration:end -->``.
 
 ``python -m mol_diffusion report`` runs it; ``make figures`` calls it after the notebooks.
 """
@@ -14,13 +17,16 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
+
 from mol_diffusion import claims, paths
 from mol_diffusion.config import load_experiment
 from mol_diffusion.scores import LinearGaussianScore
 
-__all__ = ["readme_table", "write_report"]
+__all__ = ["calibration_summary", "readme_table", "write_report"]
 
 README_BEGIN, README_END = "<!-- claims:begin -->", "<!-- claims:end -->"
+CALIBRATION_BEGIN, CALIBRATION_END = "<!-- calibration:begin -->", "<!-- calibration:end -->"
 
 
 def _tex_list(values) -> str:
@@ -29,13 +35,27 @@ def _tex_list(values) -> str:
 
 def paper_numbers(results: dict, verdicts: list[claims.Verdict]) -> dict[str, str]:
     """Macro name -> text, computed from the configs, the results tables and the verdicts."""
-    evaluated = [v for v in verdicts if v.passed is not None]
+    evaluated = [v for v in verdicts if v.evaluated]
     numbers = {
         "numClaimsRegistered": str(len(verdicts)),
         "numClaimsEvaluated": str(len(evaluated)),
-        "numClaimsPassed": str(sum(v.passed for v in evaluated)),
-        "numClaimsFailed": str(sum(not v.passed for v in evaluated)),
+        "numClaimsNotEvaluable": str(sum(v.verdict == "not evaluable" for v in verdicts)),
+        "numClaimsConfirmatory": str(sum(v.status == "confirmatory" for v in evaluated)),
+        "numClaimsPostHoc": str(sum(v.status == "post hoc" for v in evaluated)),
+        "numClaimsPilot": str(sum(v.status == "pilot" for v in evaluated)),
+        "numAlpha": f"{claims.ALPHA:g}",
+        "numCiLevel": f"{1 - 2 * claims.ALPHA:.0%}".replace("%", r"\%"),
     }
+    for word in claims.VERDICTS:
+        name = "".join(part.capitalize() for part in word.split())
+        numbers[f"numClaims{name}"] = str(sum(v.verdict == word for v in evaluated))
+        numbers[f"numClaimsRaw{name}"] = str(sum(v.raw_verdict == word for v in evaluated))
+    calibration = claims.load_calibration()
+    summary = calibration_summary(calibration) if calibration is not None else None
+    numbers["numClaimsCalibrated"] = "--" if summary is None else str(int(summary.passes.sum()))
+    numbers["numCalibrationSimulations"] = (
+        "--" if calibration is None else str(int(calibration.simulations.max()))
+    )
     sc = load_experiment("sample_complexity")
     numbers["numPSpec"] = str(
         LinearGaussianScore.parameter_count(sc.family.dim, sc.family.cond_dim)
@@ -114,19 +134,34 @@ def _restoration_numbers(table) -> dict[str, str]:
 
 
 def discussion_items(verdicts: list[claims.Verdict]) -> str:
-    """LaTeX list of the failed claims with their statement, numbers and threshold."""
-    failed = [v for v in verdicts if v.passed is False]
-    if not failed:
-        return "Every evaluated claim passed.\n"
-    lines = [r"The following claims fail on the default runs:", r"\begin{itemize}"]
+    """LaTeX list of the contradicted and the inconclusive claims, with their numbers."""
     esc = claims.tex_escape
-    for v in failed:
-        lines.append(
-            rf"\item \texttt{{{esc(v.claim)}}}: {esc(v.statement)} "
-            rf"Threshold: {esc(v.threshold)}. Measured: {esc(v.detail)}."
-        )
-    lines.append(r"\end{itemize}")
-    return "\n".join(lines) + "\n"
+    out = []
+    for word, intro in (
+        (
+            "contradicted",
+            "Contradicted by the default runs (the interval lies outside the region):",
+        ),
+        ("inconclusive", "Inconclusive (neither, or the rule is not calibrated to decide):"),
+        ("not evaluable", "Not evaluable on the default runs:"),
+    ):
+        chosen = [v for v in verdicts if v.verdict == word]
+        if not chosen:
+            continue
+        out += [intro, r"\begin{itemize}"]
+        for v in chosen:
+            numbers = (
+                f"estimate {v.estimate:.3g}, {1 - 2 * claims.ALPHA:.0%} CI [{v.ci_low:.3g}, "
+                f"{v.ci_high:.3g}], region {v.region}; "
+                if v.estimate is not None
+                else ""
+            )
+            out.append(
+                rf"\item \texttt{{{esc(v.claim)}}} ({esc(v.status)}): {esc(v.statement)} "
+                rf"{esc(numbers)}{esc(v.detail)}."
+            )
+        out.append(r"\end{itemize}")
+    return ("\n".join(out) if out else "Every evaluated claim is supported.") + "\n"
 
 
 def _md(value) -> str:
@@ -137,29 +172,129 @@ def _md(value) -> str:
 
 def readme_table(verdicts: list[claims.Verdict]) -> str:
     """The claims table in Markdown."""
+    level = f"{1 - 2 * claims.ALPHA:.0%}"
     lines = [
-        "| claim | experiment | statistic | 95% CI | p | verdict | seeds |",
-        "| --- | --- | ---: | --- | ---: | --- | ---: |",
+        f"| claim | estimate | {level} CI | region | verdict | design power | seeds | status |",
+        "| --- | ---: | --- | --- | --- | ---: | ---: | --- |",
     ]
     for v in verdicts:
-        verdict = {True: "pass", False: "**fail**", None: "not run"}[v.passed]
+        verdict = f"**{v.verdict}**" if v.verdict == "contradicted" else v.verdict
+        if v.raw_verdict != v.verdict and v.raw_verdict in claims.VERDICTS:
+            verdict += f" (interval: {v.raw_verdict})"
         ci = f"[{_md(v.ci_low)}, {_md(v.ci_high)}]" if v.ci_low is not None else "–"
         lines.append(
-            f"| `{v.claim}` | {v.experiment} | {_md(v.statistic)} | {ci} | {_md(v.p_value)} "
-            f"| {verdict} | {v.n_seeds if v.n_seeds is not None else '–'} |"
+            f"| `{v.claim}` | {_md(v.estimate)} | {ci} | {v.region} | {verdict} "
+            f"| {_md(v.design_power)} | {v.n_seeds if v.n_seeds is not None else '–'} "
+            f"| {v.status} |"
         )
     return "\n".join(lines)
 
 
-def update_readme(verdicts: list[claims.Verdict], readme=None) -> None:
-    """Replace the text between the README's claims markers with the generated table."""
+def calibration_summary(calibration: pd.DataFrame) -> pd.DataFrame:
+    """One row per claim from ``calibration.csv``: its experiment's seeds, the worst size over
+    its least-favourable nulls and the power at the declared effect with those seeds, whether
+    the rule passes calibration, and the seeds that reach the power target (from the power
+    ladder; "> S" when none of the calibrated seed counts does)."""
+    rows = []
+    for claim_id in claims.REGISTRY:
+        exp = claims.REGISTRY[claim_id].experiment
+        design = load_experiment(exp).replicates
+        part = calibration[calibration.claim == claim_id]
+        at = part[part.seeds == design]
+        sizes, powers = at[at.scenario == "size"], at[at.scenario == "power"]
+        size = float(sizes.rate.max()) if len(sizes) else math.nan
+        power = float(powers.rate.min()) if len(powers) else math.nan
+        size_ok = bool(len(sizes)) and bool((sizes.rate <= claims.ALPHA + 1.645 * sizes.mcse).all())
+        ladder = part[part.scenario == "power"].groupby("seeds").rate.min()
+        enough = ladder[ladder >= claims.registry.POWER_TARGET]
+        if len(enough):
+            needed = str(int(enough.index.min()))
+        elif len(ladder):
+            needed = f"> {int(ladder.index.max())}"
+        else:
+            needed = "unknown"
+        rows.append(
+            dict(
+                claim=claim_id,
+                experiment=exp,
+                seeds=design,
+                size=size,
+                power=power,
+                passes=bool(size_ok and power >= claims.registry.POWER_TARGET),
+                seeds_for_power=needed,
+                simulations=int(part.simulations.max()) if len(part) else 0,
+                note="" if len(powers) else str(part.note.iloc[0]) if len(part) else "absent",
+            )
+        )
+    return pd.DataFrame(rows)
+
+
+def calibration_markdown(summary) -> str:
+    lines = [
+        "| claim | seeds | size | power | passes | seeds for power 0.8 | simulations |",
+        "| --- | ---: | ---: | ---: | --- | ---: | ---: |",
+    ]
+    for r in summary.itertuples():
+        lines.append(
+            f"| `{r.claim}` | {r.seeds} | {_md(r.size)} | {_md(r.power)} | "
+            f"{'yes' if r.passes else '**no**'} | {r.seeds_for_power} | {r.simulations} |"
+        )
+    return "\n".join(lines)
+
+
+def calibration_tex(summary) -> str:
+    esc = claims.tex_escape
+    rows = [
+        " & ".join(
+            [
+                esc(r.claim),
+                str(r.seeds),
+                "--" if math.isnan(r.size) else f"{r.size:.3f}",
+                "--" if math.isnan(r.power) else f"{r.power:.2f}",
+                "yes" if r.passes else r"\textbf{no}",
+                esc(r.seeds_for_power),
+            ]
+        )
+        + r" \\"
+        for r in summary.itertuples()
+    ]
+    return (
+        "\n".join(
+            [
+                "% Generated by mol_diffusion.report from experiments/results/calibration.csv.",
+                r"\newcommand{\calibrationTable}{%",
+                r"\begin{tabular}{lrrrlr}",
+                r"\hline",
+                r"claim & seeds & size & power & passes & seeds for power 0.8 \\",
+                r"\hline",
+                *rows,
+                r"\hline",
+                r"\end{tabular}}",
+            ]
+        )
+        + "\n"
+    )
+
+
+def _replace_block(text: str, begin: str, end: str, body: str, where) -> str:
+    if begin not in text or end not in text:
+        raise ValueError(f"{where} has no {begin} ... {end} block")
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{begin}\n{body}\n{end}{tail}"
+
+
+def update_readme(verdicts: list[claims.Verdict], summary=None, readme=None) -> None:
+    """Replace the README's claims (and, given a summary, calibration) blocks."""
     readme = readme or paths.ROOT / "README.md"
-    text = readme.read_text()
-    if README_BEGIN not in text or README_END not in text:
-        raise ValueError(f"{readme} has no {README_BEGIN} ... {README_END} block")
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    readme.write_text(f"{head}{README_BEGIN}\n{readme_table(verdicts)}\n{README_END}{tail}")
+    text = _replace_block(
+        readme.read_text(), README_BEGIN, README_END, readme_table(verdicts), readme
+    )
+    if summary is not None:
+        text = _replace_block(
+            text, CALIBRATION_BEGIN, CALIBRATION_END, calibration_markdown(summary), readme
+        )
+    readme.write_text(text)
 
 
 def write_report(results_dir=None) -> list[claims.Verdict]:
@@ -173,5 +308,13 @@ def write_report(results_dir=None) -> list[claims.Verdict]:
     lines += [rf"\newcommand{{\{name}}}{{{value}}}" for name, value in numbers.items()]
     (paths.PAPER_GENERATED / "numbers.tex").write_text("\n".join(lines) + "\n")
     (paths.PAPER_GENERATED / "discussion.tex").write_text(discussion_items(verdicts))
-    update_readme(verdicts)
+    calibration = claims.load_calibration()
+    summary = None if calibration is None else calibration_summary(calibration)
+    tex = (
+        calibration_tex(summary)
+        if summary is not None
+        else "\\newcommand{\\calibrationTable}{no calibration.csv}\n"
+    )
+    (paths.PAPER_GENERATED / "calibration.tex").write_text(tex)
+    update_readme(verdicts, summary)
     return verdicts

@@ -1,59 +1,130 @@
 """Generated text for the README and the paper."""
 
+import pandas as pd
 import pytest
 
 from mol_diffusion import claims, report
 
 
 def verdicts():
-    good = claims.Verdict(
+    base = dict(estimand="slope", region="in (-1.25, -0.75)", effect="-1", effect_reason="1/n")
+    contradicted = claims.Verdict(
         "paired_rate",
         "sample_complexity",
         "decays like 1/n.",
-        "slope",
-        "CI inside [-1.25, -0.75]",
-        statistic=-1.1,
-        ci_low=-1.6,
+        **base,
+        estimate=-1.6,
+        ci_low=-1.9,
         ci_high=float("inf"),
-        p_value=0.004,
-        passed=False,
+        raw_verdict="contradicted",
+        verdict="contradicted",
+        design_power=0.91,
         n_seeds=6,
-        detail="HC3 CI [-1.6, -0.6]; 50% < x_1 & y^2",
+        detail="per-seed slopes; 50% < x_1 & y^2",
     )
-    missing = claims.Verdict("pareto_front", "pareto_front", "close.", "ratio", "CI low >= 0.9")
-    return [good, missing]
+    capped = claims.Verdict(
+        "unlabeled_decay",
+        "unlabeled_scaling",
+        "a floor.",
+        **{**base, "region": "> 0"},
+        estimate=0.04,
+        ci_low=0.02,
+        ci_high=0.06,
+        raw_verdict="supported",
+        verdict="inconclusive",
+        design_power=0.5,
+        n_seeds=5,
+        detail="at most inconclusive: design power 0.50 < 0.8",
+    )
+    missing = claims.Verdict("pareto_front", "pareto_front", "close.", **base)
+    return [contradicted, capped, missing]
 
 
 def test_readme_table_replaces_only_the_marked_block(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{report.README_BEGIN}\nold table\n{report.README_END}\noutro\n")
-    report.update_readme(verdicts(), readme)
+    report.update_readme(verdicts(), readme=readme)
     text = readme.read_text()
     assert text.startswith("intro\n") and text.endswith("outro\n") and "old table" not in text
-    assert "| `paired_rate` | sample_complexity | -1.1 | [-1.6, ∞] | 0.004 | **fail** | 6 |" in text
-    assert "| `pareto_front` | pareto_front | – | – | – | not run | – |" in text
+    assert (
+        "| `paired_rate` | -1.6 | [-1.9, ∞] | in (-1.25, -0.75) | **contradicted** | 0.91 | 6 "
+        "| pilot |" in text
+    )
+    assert (
+        "| `unlabeled_decay` | 0.04 | [0.02, 0.06] | > 0 | inconclusive (interval: supported)"
+        in text
+    )
+    assert "| `pareto_front` | – | – | in (-1.25, -0.75) | not run | – | – | pilot |" in text
     readme.write_text("no markers")
     with pytest.raises(ValueError, match="claims:begin"):
-        report.update_readme(verdicts(), readme)
+        report.update_readme(verdicts(), readme=readme)
 
 
-def test_discussion_escapes_latex_and_lists_only_failures():
+def test_discussion_escapes_latex_and_groups_by_verdict():
     text = report.discussion_items(verdicts())
-    assert r"\texttt{paired\_rate}" in text and "pareto" not in text
+    assert (
+        text.index("Contradicted")
+        < text.index(r"\texttt{paired\_rate}")
+        < text.index("Inconclusive")
+    )
+    assert r"\texttt{unlabeled\_decay}" in text and "pareto" not in text
     assert r"50\% $<$ x\_1 \& y\^{}2" in text
-    assert report.discussion_items(verdicts()[1:]) == "Every evaluated claim passed.\n"
+    assert report.discussion_items(verdicts()[2:]) == "Every evaluated claim is supported.\n"
 
 
 def test_claims_tex_macros_handle_infinite_bounds(tmp_path):
     claims.write_outputs(verdicts(), json_path=tmp_path / "c.json", tex_path=tmp_path / "c.tex")
     tex = (tmp_path / "c.tex").read_text()
     assert r"\newcommand{\claimPairedRateHigh}{$\infty$}" in tex
-    assert r"\newcommand{\claimParetoFrontStatistic}{--}" in tex
+    assert r"\newcommand{\claimParetoFrontEstimate}{--}" in tex
+    assert r"\newcommand{\claimUnlabeledDecayVerdict}{inconclusive}" in tex
     assert '"ci_high": "inf"' in (tmp_path / "c.json").read_text()
 
 
 def test_paper_numbers_come_from_configs_and_results():
     numbers = report.paper_numbers({}, verdicts())
-    assert numbers["numClaimsEvaluated"] == "1" and numbers["numClaimsFailed"] == "1"
+    assert numbers["numClaimsEvaluated"] == "2" and numbers["numClaimsContradicted"] == "1"
+    assert numbers["numClaimsInconclusive"] == "1" and numbers["numClaimsRawSupported"] == "1"
     assert numbers["numPSpec"] == "9"  # dim 2, cond_dim 2: 4 + 2 + 3
     assert numbers["numScPGenMin"] == "--"
+
+
+def test_calibration_summary_reads_the_design_seeds_and_the_ladder():
+    rows = []
+    for claim_id in claims.REGISTRY:
+        seeds = report.load_experiment(claims.REGISTRY[claim_id].experiment).replicates
+        rows += [
+            dict(
+                claim=claim_id,
+                scenario="size",
+                rate=0.03,
+                mcse=0.005,
+                seeds=seeds,
+                simulations=1000,
+                note="",
+            ),
+            dict(
+                claim=claim_id,
+                scenario="power",
+                rate=0.5,
+                mcse=0.016,
+                seeds=seeds,
+                simulations=1000,
+                note="",
+            ),
+            dict(
+                claim=claim_id,
+                scenario="power",
+                rate=0.85,
+                mcse=0.011,
+                seeds=2 * seeds,
+                simulations=1000,
+                note="",
+            ),
+        ]
+    summary = report.calibration_summary(pd.DataFrame(rows))
+    first = summary.iloc[0]
+    assert first["size"] == 0.03 and first["power"] == 0.5 and not first["passes"]
+    assert first["seeds_for_power"] == str(2 * first["seeds"])
+    assert "| `capacity_free_two_stage` |" in report.calibration_markdown(summary)
+    assert r"\newcommand{\calibrationTable}" in report.calibration_tex(summary)

@@ -454,9 +454,16 @@ def evaluate(
         return Verdict(
             **base, raw_verdict="not evaluable", verdict="not evaluable", detail=f"{err}"
         )
-    for key in ("estimate", "ci_low", "ci_high"):
-        if not math.isfinite(fields[key]):
-            raise ValueError(f"claim {claim_id}: {key} is not finite ({fields[key]})")
+    if not math.isfinite(fields["estimate"]):
+        raise ValueError(f"claim {claim_id}: the estimate is not finite ({fields['estimate']})")
+    if any(math.isnan(p[k]) for p in fields["components"] for k in ("ci_low", "ci_high")):
+        # a degenerate sample (no seed-to-seed variation at all) has no interval
+        return Verdict(
+            **base,
+            raw_verdict="not evaluable",
+            verdict="not evaluable",
+            detail=f"no interval: the per-seed estimates do not vary; {estimate.detail}",
+        )
     if calibration is False:
         calibration = load_calibration()
     size, power, why = _calibrated(claim.id, fields["n_seeds"], calibration)
