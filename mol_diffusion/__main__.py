@@ -4,13 +4,14 @@ python -m mol_diffusion run [sample_complexity] [--quick] [--workers 2] [--force
 python -m mol_diffusion claims [--quick] [--write]
 python -m mol_diffusion report
 python -m mol_diffusion bench [--quick]
-python -m mol_diffusion calibrate [--simulations 1000] [--out experiments/results/calibration.csv]
+python -m mol_diffusion calibrate [--simulations 1000] [--workers 2] [--claims a,b] [--out CSV]
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 import pandas as pd
 
@@ -60,14 +61,31 @@ def main(argv: list[str] | None = None) -> int:
     calibrate.add_argument(
         "--out", default=None, help="CSV to write (default: experiments/results/calibration.csv)"
     )
+    calibrate.add_argument(
+        "--claims",
+        default=None,
+        help="comma-separated claim ids: recalibrate only these and keep the other rows of --out",
+    )
+    calibrate.add_argument("--workers", type=_workers, default=1, help="processes, >= 1")
     args = parser.parse_args(argv)
 
     if args.command == "calibrate":
         from mol_diffusion import paths
         from mol_diffusion.calibration import calibration_table
 
-        table = calibration_table(simulations=args.simulations, seed=args.seed, progress=True)
-        out = paths.CALIBRATION_CSV if args.out is None else args.out
+        subset = None if args.claims is None else tuple(args.claims.split(","))
+        out = paths.CALIBRATION_CSV if args.out is None else Path(args.out)
+        table = calibration_table(
+            simulations=args.simulations,
+            seed=args.seed,
+            claims_subset=subset,
+            workers=args.workers,
+            progress=True,
+        )
+        if subset is not None and out.is_file():
+            from mol_diffusion.calibration.scenarios import merge_calibration
+
+            table = merge_calibration(pd.read_csv(out), table)
         table.to_csv(out, index=False)
         with pd.option_context("display.width", 200, "display.max_colwidth", 50):
             print(table.drop(columns=["note"]).to_string(index=False))

@@ -70,6 +70,9 @@ def paper_numbers(results: dict, verdicts: list[claims.Verdict]) -> dict[str, st
         numbers["numScFits"] = str(len(table))
     else:
         numbers["numScPGenMin"] = numbers["numScPGenMax"] = numbers["numScFits"] = "--"
+    numbers["numNgReplicates"] = str(load_experiment("neural_generalist").replicates)
+    numbers["numMsReplicates"] = str(load_experiment("misspecified").replicates)
+    numbers["numPfReplicates"] = str(load_experiment("pareto_front").replicates)
     numbers.update(_restoration_numbers(results.get("image_restoration")))
     numbers.update(_policy_numbers(results.get("diffusion_policy")))
     return numbers
@@ -85,6 +88,8 @@ def _policy_numbers(table) -> dict[str, str]:
         "numDpRounds": str(dp.rounds),
         "numDpHorizon": str(dp.horizon),
         "numDpEvalEpisodes": str(dp.eval_episodes),
+        "numDpSpecialistSteps": str(dp.specialist.steps),
+        "numDpGeneralistSteps": str(dp.generalist.steps),
     }
     names = {
         "LabeledOnly": "labeled_only",
@@ -128,6 +133,19 @@ def _restoration_numbers(table) -> dict[str, str]:
                 value = f"{rows.psnr.mean():.2f}" if len(rows) else "--"
             numbers[f"numIr{name}Psnr{end}"] = value
         numbers[f"numIrN{end}"] = str(n)
+    # what distilling costs: each task's specialist PSNR minus the two-stage generalist's, on the
+    # same test images, averaged over seeds and n; the smallest and largest over tasks
+    loss = ["--", "--"]
+    if table is not None:
+        ts = table[table.method == "two_stage"]
+        tasks = sorted(c for c in ts.columns if c.startswith("psnr_task"))
+        if tasks and all(f"psnr_specialist_task{c.removeprefix('psnr_task')}" in ts for c in tasks):
+            per_task = [
+                (ts[f"psnr_specialist_task{c.removeprefix('psnr_task')}"] - ts[c]).mean()
+                for c in tasks
+            ]
+            loss = [f"{min(per_task):.1f}", f"{max(per_task):.1f}"]
+    numbers["numIrDistillLossMin"], numbers["numIrDistillLossMax"] = loss
     orc = None if table is None else table[table.method == "oracle"]
     numbers["numIrOraclePsnr"] = "--" if orc is None or orc.empty else f"{orc.psnr.mean():.2f}"
     return numbers

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from tqdm import tqdm
 
 from mol_diffusion import paths, stats
 from mol_diffusion.calibration.harness import Scenario, calibrate, calibration_frame
@@ -34,7 +35,7 @@ from mol_diffusion.config import load_experiment
 from mol_diffusion.objectives import hypervolume
 from mol_diffusion.sweeps import read_table
 
-__all__ = ["SCENARIO_BUILDERS", "calibration_table", "claim_scenarios"]
+__all__ = ["SCENARIO_BUILDERS", "calibration_table", "claim_scenarios", "merge_calibration"]
 
 GRID_KEYS = ["method", "n", "m", "capacity", "weights_index"]
 POLICY_KEYS = ["method", "n", "env", "horizon"]
@@ -566,12 +567,42 @@ def _design_seeds(experiment: str) -> int:
     return load_experiment(experiment).replicates
 
 
+def _calibrate_claim(
+    builder: str, claim_id: str, simulations: int, seed: int, results_dir, ladder, progress: bool
+) -> list:
+    """The size and power scenarios of one claim at its experiment's seeds, then the power
+    scenarios at ``ladder`` times those seeds until the power reaches 0.8."""
+    from mol_diffusion import claims
+
+    build = SCENARIO_BUILDERS[builder]
+    design = _design_seeds(claims.REGISTRY[claim_id].experiment)
+    scenarios = [
+        s for s in build(design, results_dir) if s.claim == claim_id and s.name != "contra"
+    ]
+    done = [calibrate(s, simulations=simulations, seed=seed, progress=progress) for s in scenarios]
+    power = min((r.rate for r in done if r.scenario == "power"), default=1.0)
+    for factor in ladder:
+        if power >= 0.8:
+            break
+        more = [
+            s
+            for s in build(design * factor, results_dir)
+            if s.claim == claim_id and s.name == "power"
+        ]
+        extra = [calibrate(s, simulations=simulations, seed=seed, progress=progress) for s in more]
+        done += extra
+        power = min(r.rate for r in extra)
+    return done
+
+
 def calibration_table(
     *,
     simulations: int = 1000,
     seed: int = 20261201,
     results_dir=None,
     ladder: tuple[int, ...] = (2, 4),
+    claims_subset: tuple[str, ...] | None = None,
+    workers: int = 1,
     progress: bool = False,
 ) -> pd.DataFrame:
     """Every claim's scenarios calibrated at its experiment's seed count (``replicates`` of its
@@ -579,43 +610,49 @@ def calibration_table(
     count (the seeds a rerun would need). One row per (scenario, seeds), plus a row per claim
     without a generative model (``NO_MODEL``): nothing is left out silently.
 
+    Args:
+        simulations: per scenario (>= 1000 for a reported calibration).
+        seed: the calibration's seed (each scenario's simulation i uses spawn key (i,)), so the
+            table is the same on any number of workers.
+        results_dir: where the pilot tables are (default ``experiments/results``).
+        ladder: multiples of the design's seeds at which to recalibrate a short power.
+        claims_subset: calibrate only these claims (default: every registered claim).
+        workers: processes; one claim is one job.
+        progress: progress bars on stderr.
+
     Columns: claim, scenario, target, simulations, rate, mcse, seeds, passes, not_evaluable,
     mean_estimate, seconds, note, rule (the claim's ``rule_fingerprint``)."""
     from mol_diffusion import claims
+    from mol_diffusion.sweeps import default_executor
 
-    results = []
-    for build in SCENARIO_BUILDERS.values():
-        probe = build(None, results_dir)
-        by_claim: dict[str, list[Scenario]] = {}
-        for s in probe:
-            by_claim.setdefault(s.claim, []).append(s)
-        for claim_id in by_claim:
-            design = _design_seeds(claims.REGISTRY[claim_id].experiment)
-            scenarios = [
-                s for s in build(design, results_dir) if s.claim == claim_id and s.name != "contra"
-            ]
-            done = [
-                calibrate(s, simulations=simulations, seed=seed, progress=progress)
-                for s in scenarios
-            ]
-            results += done
-            power = min((r.rate for r in done if r.scenario == "power"), default=1.0)
-            for factor in ladder:
-                if power >= 0.8:
-                    break
-                more = [
-                    s
-                    for s in build(design * factor, results_dir)
-                    if s.claim == claim_id and s.name == "power"
-                ]
-                extra = [
-                    calibrate(s, simulations=simulations, seed=seed, progress=progress)
-                    for s in more
-                ]
-                results += extra
-                power = min(r.rate for r in extra)
+    if claims_subset is not None:
+        unknown = sorted(set(claims_subset) - set(claims.REGISTRY))
+        if unknown:
+            raise ValueError(f"claims_subset: unknown claims {unknown}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    jobs = []
+    for name, build in SCENARIO_BUILDERS.items():
+        for claim_id in dict.fromkeys(s.claim for s in build(None, results_dir)):
+            if claims_subset is None or claim_id in claims_subset:
+                jobs.append((name, claim_id))
+    args = [
+        (b, c, simulations, seed, results_dir, ladder, progress and workers == 1) for b, c in jobs
+    ]
+    if workers == 1:
+        outcomes = [_calibrate_claim(*a) for a in args]
+    else:
+        with default_executor(workers) as pool:  # spawned workers: no fork after torch threads
+            futures = [pool.submit(_calibrate_claim, *a) for a in args]
+            outcomes = []
+            for (_, claim_id), future in zip(jobs, futures, strict=True):
+                outcomes.append(future.result())
+                if progress:
+                    tqdm.write(f"calibrated {claim_id}")
+    results = [r for outcome in outcomes for r in outcome]
     rows = calibration_frame(results)
     rows["rule"] = rows.claim.map(claims.rule_fingerprint)
+    wanted = claims.REGISTRY if claims_subset is None else claims_subset
     covered = set(rows.claim)
     missing = [
         dict(
@@ -633,7 +670,20 @@ def calibration_table(
             note=f"no generative model: {NO_MODEL.get(cid, 'none built')}; design power unknown",
             rule=claims.rule_fingerprint(cid),
         )
-        for cid in claims.REGISTRY
+        for cid in wanted
         if cid not in covered
     ]
     return pd.concat([rows, pd.DataFrame(missing)], ignore_index=True)
+
+
+def merge_calibration(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """``old`` with every row of the claims in ``new`` replaced by ``new``'s, in registry
+    order."""
+    from mol_diffusion import claims
+
+    kept = old[~old.claim.isin(set(new.claim))]
+    merged = pd.concat([kept, new], ignore_index=True)
+    order = {cid: i for i, cid in enumerate(claims.REGISTRY)}
+    return merged.sort_values("claim", key=lambda c: c.map(order), kind="stable").reset_index(
+        drop=True
+    )
