@@ -24,8 +24,8 @@ sample-complexity: $(STAMP)  ## the headline experiment: executes the notebook w
 claims: $(STAMP)  ## print every claim's verdict from the saved results
 	$(BIN)/python -m mol_diffusion claims
 
-calibrate: $(STAMP)  ## size and power of every claim rule by simulation (about 12 min on 2 cores)
-	$(BIN)/python -m mol_diffusion calibrate
+calibrate: $(STAMP)  ## size and power of every claim rule by simulation (2 workers)
+	$(BIN)/python -m mol_diffusion calibrate --workers 2
 
 # ---------------------------------------------------------------- figures and executed notebooks
 # Each notebook's stamp depends on its source (notebooks/NAME.py, the source of truth), the

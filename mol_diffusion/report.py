@@ -44,6 +44,7 @@ def paper_numbers(results: dict, verdicts: list[claims.Verdict]) -> dict[str, st
         "numClaimsPostHoc": str(sum(v.status == "post hoc" for v in evaluated)),
         "numClaimsPilot": str(sum(v.status == "pilot" for v in evaluated)),
         "numAlpha": f"{claims.ALPHA:g}",
+        "numExpectedFalseSupport": f"{len(verdicts) * claims.ALPHA:.1f}",
         "numCiLevel": f"{1 - 2 * claims.ALPHA:.0%}".replace("%", r"\%"),
     }
     for word in claims.VERDICTS:

@@ -28,8 +28,8 @@
 # over one fixed set of evaluation draws). Specialists: `LinearGaussianScore` (p_spec = 9).
 # Generalists: `RandomFeatureScore` with 16–256 random gates (p_gen = 160–2560). The *oracle*
 # fits the same generalist on m true pairs per task: the best the class can do with m labels.
-# All configuration lives in `experiments/sample_complexity.toml`; claims and their thresholds
-# live in `mol_diffusion/claims/` (one rules module per experiment kind).
+# All configuration lives in `experiments/sample_complexity.toml`; claims (estimand, region,
+# effect, alpha) live in `mol_diffusion/claims/` (one rules module per experiment kind).
 
 # %% tags=["parameters"]
 quick = False  # a small, fast run: 2 seeds and coarse grids
@@ -141,7 +141,9 @@ neural.groupby(["method", "capacity", "n"]).risk.agg(["mean", "std", "count"]).u
 # ## Claims
 #
 # Verdicts computed from the results tables (every registered claim; claims of experiments
-# that have not been run show "not run"). A failed claim is a finding, reported with its numbers.
+# that have not been run show "not run"): supported, contradicted or inconclusive, with the
+# design power from `experiments/results/calibration.csv` and the status (pilot, confirmatory,
+# post hoc). A contradicted claim is a finding, reported with its numbers.
 
 # %%
 verdicts = claims.evaluate_all(quick=quick, results_dir=results_dir)

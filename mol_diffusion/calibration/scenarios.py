@@ -38,6 +38,12 @@ from mol_diffusion.sweeps import read_table
 __all__ = ["SCENARIO_BUILDERS", "calibration_table", "claim_scenarios", "merge_calibration"]
 
 GRID_KEYS = ["method", "n", "m", "capacity", "weights_index"]
+
+
+class NoModelError(ValueError):
+    """A claim's pilot cannot carry a generative model (the reason is the message)."""
+
+
 POLICY_KEYS = ["method", "n", "env", "horizon"]
 
 
@@ -161,7 +167,14 @@ def paired_rate_scenarios(seeds: int | None = None, results_dir=None):
     cap = int(table.capacity.max())
     base = table[(table.weights_index == 0) & (table.m == table.m.max()) & (table.capacity == cap)]
     rows = base[(base.method == "two_stage") & base.n.between(*PAIRED_RATE_N)]
-    em = ExcessModel(base, rows)
+    try:
+        em = ExcessModel(base, rows)
+    except ValueError as err:
+        raise NoModelError(
+            f"the pilot's excess over the oracle in n in {PAIRED_RATE_N} is not positive on "
+            f"every seed ({err}), so it has no log-scale model; a pilot with finer evaluation "
+            "is needed"
+        ) from err
     model = em.model
     mask = model.cells(method="two_stage")
     seeds = seeds or table.replicate.nunique()
@@ -550,6 +563,21 @@ SCENARIO_BUILDERS: dict[str, Callable] = {
 }
 """Builders ``(seeds, results_dir) -> scenarios``; a builder may cover several claims."""
 
+BUILDER_CLAIMS: dict[str, tuple[str, ...]] = {
+    "image_restoration": ("restoration_scarce_label_advantage", "restoration_advantage_shrinks"),
+    "diffusion_policy": (
+        "policy_scarce_label_advantage",
+        "policy_gap_falls_with_n",
+        "policy_on_policy_horizon",
+    ),
+}
+"""The claims each builder covers (a builder named after a claim covers that claim)."""
+
+
+def builder_claims(name: str) -> tuple[str, ...]:
+    return BUILDER_CLAIMS.get(name, (name,))
+
+
 NO_MODEL = {
     "neural_capacity_free_two_stage": "the pilot neural_generalist table has no oracle rows, so "
     "the excess over the oracle has no pilot; rerun with an oracle (headline-regime issue)",
@@ -559,8 +587,15 @@ NO_MODEL = {
 
 
 def claim_scenarios(seeds: int | None = None, results_dir=None) -> list[Scenario]:
-    """Every scenario built here, at ``seeds`` seeds (default: each pilot's own count)."""
-    return [s for build in SCENARIO_BUILDERS.values() for s in build(seeds, results_dir)]
+    """Every scenario built here, at ``seeds`` seeds (default: each pilot's own count); builders
+    whose pilot carries no model (``NoModelError``) are left out."""
+    out = []
+    for build in SCENARIO_BUILDERS.values():
+        try:
+            out += build(seeds, results_dir)
+        except NoModelError:
+            continue
+    return out
 
 
 def _design_seeds(experiment: str) -> int:
@@ -576,9 +611,11 @@ def _calibrate_claim(
 
     build = SCENARIO_BUILDERS[builder]
     design = _design_seeds(claims.REGISTRY[claim_id].experiment)
-    scenarios = [
-        s for s in build(design, results_dir) if s.claim == claim_id and s.name != "contra"
-    ]
+    try:
+        built = build(design, results_dir)
+    except NoModelError as err:
+        return [err]
+    scenarios = [s for s in built if s.claim == claim_id and s.name != "contra"]
     done = [calibrate(s, simulations=simulations, seed=seed, progress=progress) for s in scenarios]
     power = min((r.rate for r in done if r.scenario == "power"), default=1.0)
     for factor in ladder:
@@ -632,8 +669,8 @@ def calibration_table(
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
     jobs = []
-    for name, build in SCENARIO_BUILDERS.items():
-        for claim_id in dict.fromkeys(s.claim for s in build(None, results_dir)):
+    for name in SCENARIO_BUILDERS:
+        for claim_id in builder_claims(name):
             if claims_subset is None or claim_id in claims_subset:
                 jobs.append((name, claim_id))
     args = [
@@ -649,7 +686,13 @@ def calibration_table(
                 outcomes.append(future.result())
                 if progress:
                     tqdm.write(f"calibrated {claim_id}")
-    results = [r for outcome in outcomes for r in outcome]
+    results = [r for outcome in outcomes for r in outcome if not isinstance(r, NoModelError)]
+    reasons = {
+        claim_id: str(r)
+        for (_, claim_id), outcome in zip(jobs, outcomes, strict=True)
+        for r in outcome
+        if isinstance(r, NoModelError)
+    }
     rows = calibration_frame(results)
     rows["rule"] = rows.claim.map(claims.rule_fingerprint)
     wanted = claims.REGISTRY if claims_subset is None else claims_subset
@@ -667,7 +710,8 @@ def calibration_table(
             not_evaluable=0,
             mean_estimate=float("nan"),
             seconds=0.0,
-            note=f"no generative model: {NO_MODEL.get(cid, 'none built')}; design power unknown",
+            note=f"no generative model: {reasons.get(cid, NO_MODEL.get(cid, 'none built'))}; "
+            "design power unknown",
             rule=claims.rule_fingerprint(cid),
         )
         for cid in wanted

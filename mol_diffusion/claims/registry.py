@@ -44,6 +44,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -539,7 +540,8 @@ TABLE_COLUMNS = [
 
 def verdict_frame(verdicts: list[Verdict]) -> pd.DataFrame:
     """One row per claim: ``TABLE_COLUMNS``."""
-    return pd.DataFrame([asdict(v) for v in verdicts])[TABLE_COLUMNS]
+    frame = pd.DataFrame([asdict(v) for v in verdicts])[TABLE_COLUMNS]
+    return frame.astype({"n_seeds": "Int64"})
 
 
 def _json_value(value):
@@ -591,8 +593,10 @@ def _macro_name(claim_id: str) -> str:
 
 def write_outputs(verdicts: list[Verdict], *, json_path=None, tex_path=None) -> None:
     """Write ``claims.json`` and ``claims.tex``: per claim the macros ``\\claim<Name>Estimate``,
-    ``Low``, ``High``, ``Power``, ``Verdict`` and ``Status`` (e.g. ``\\claimPairedRateVerdict``),
-    and the whole table as ``\\claimsTable``."""
+    ``Low``, ``High``, ``Power``, ``Verdict`` and ``Status`` (e.g. ``\\claimPairedRateVerdict``);
+    for claims of several components also ``\\claim<Name><Label>Estimate``, ``Low``, ``High``
+    and ``Verdict`` (digits of the label as letters: "task 0" -> ``TaskA``); and the whole
+    table as ``\\claimsTable``."""
     json_path = json_path or paths.CLAIMS_JSON
     tex_path = tex_path or paths.CLAIMS_TEX
     json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -613,6 +617,13 @@ def write_outputs(verdicts: list[Verdict], *, json_path=None, tex_path=None) -> 
         lines += [rf"\newcommand{{\{name}{key}}}{{{_fmt(val)}}}" for key, val in values.items()]
         lines.append(rf"\newcommand{{\{name}Verdict}}{{{v.verdict}}}")
         lines.append(rf"\newcommand{{\{name}Status}}{{{v.status}}}")
+        for comp in v.components if len(v.components) > 1 else ():
+            part = name + "".join(w.capitalize() for w in re.split(r"[^A-Za-z]+", comp["label"]))
+            digits = "".join(ch for ch in comp["label"] if ch.isdigit())
+            part += "".join("ABCDEFGHIJ"[int(d)] for d in digits)  # macro names have no digits
+            for key, field_ in (("Estimate", "estimate"), ("Low", "ci_low"), ("High", "ci_high")):
+                lines.append(rf"\newcommand{{\{part}{key}}}{{{_fmt(comp[field_])}}}")
+            lines.append(rf"\newcommand{{\{part}Verdict}}{{{comp['verdict']}}}")
     rows = []
     for v in verdicts:
         word = rf"\textbf{{{v.verdict}}}" if v.verdict == "contradicted" else v.verdict
