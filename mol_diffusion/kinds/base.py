@@ -117,7 +117,8 @@ def fingerprint(config, omit: tuple[str, ...] = ()) -> str:
     """sha256 of a config dataclass, the library version and NUMERICS_VERSION: the
     results-cache key (16 hex digits). Only the dataclass fields count, not its class;
     ``omit`` leaves fields out (a field added later, at the value that reproduces the tables
-    computed before it existed)."""
+    computed before it existed); a config's ``fingerprint_omit`` property adds to it."""
+    omit = (*omit, *getattr(config, "fingerprint_omit", ()))
     fields_ = {k: v for k, v in asdict(config).items() if k not in omit}
     key = {"config": fields_, "version": VERSION, "numerics": NUMERICS_VERSION}
     blob = json.dumps(key, sort_keys=True, default=_canonical)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
-from mol_diffusion.kinds.base import apply_quick, config_error, fingerprint, generator
+from mol_diffusion.kinds.base import apply_quick, config_error, generator
 from mol_diffusion.kinds.grid import RISK, Cell, GridConfig, TwoStageGrid, family_fields
 from mol_diffusion.metrics import RiskDraws, excess_risk, make_risk_draws
 from mol_diffusion.tasks import GaussianTaskFamily, make_gaussian_family
@@ -72,10 +72,11 @@ class GaussianConfig(GridConfig):
                 f"evaluation must be one of {EVALUATIONS}, got {self.evaluation!r}",
             )
 
-    def fingerprint(self) -> str:
-        """The results-cache key; ``evaluation`` counts only when it is not "shared" (the
-        tables computed before the field existed keep their key)."""
-        return fingerprint(self, omit=("evaluation",) if self.evaluation == "shared" else ())
+    @property
+    def fingerprint_omit(self) -> tuple[str, ...]:
+        """Fields the results-cache key leaves out: ``evaluation`` when "shared", so the tables
+        computed before the field existed keep their key."""
+        return ("evaluation",) if self.evaluation == "shared" else ()
 
     @property
     def kind(self) -> GaussianKind:
