@@ -240,6 +240,15 @@ def calibration_summary(calibration: pd.DataFrame) -> pd.DataFrame:
                 size=size,
                 power=power,
                 passes=bool(size_ok and power >= claims.registry.POWER_TARGET),
+                fails_on=", ".join(
+                    why
+                    for why, bad in (
+                        ("no model", not len(powers)),
+                        ("size", len(sizes) > 0 and not size_ok),
+                        ("power", len(powers) > 0 and power < claims.registry.POWER_TARGET),
+                    )
+                    if bad
+                ),
                 seeds_for_power=needed,
                 simulations=int(part.simulations.max()) if len(part) else 0,
                 note="" if len(powers) else str(part.note.iloc[0]) if len(part) else "absent",
@@ -254,9 +263,10 @@ def calibration_markdown(summary) -> str:
         "| --- | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
     for r in summary.itertuples():
+        verdict = "yes" if r.passes else f"**no** ({r.fails_on})"
         lines.append(
             f"| `{r.claim}` | {r.seeds} | {_md(r.size)} | {_md(r.power)} | "
-            f"{'yes' if r.passes else '**no**'} | {r.seeds_for_power} | {r.simulations} |"
+            f"{verdict} | {r.seeds_for_power} | {r.simulations} |"
         )
     return "\n".join(lines)
 
@@ -270,7 +280,7 @@ def calibration_tex(summary) -> str:
                 str(r.seeds),
                 "--" if math.isnan(r.size) else f"{r.size:.3f}",
                 "--" if math.isnan(r.power) else f"{r.power:.2f}",
-                "yes" if r.passes else r"\textbf{no}",
+                "yes" if r.passes else rf"\textbf{{no}} ({esc(r.fails_on)})",
                 esc(r.seeds_for_power),
             ]
         )
