@@ -211,3 +211,25 @@ def test_status_follows_the_preregistration(monkeypatch, prereg, status):
     assert claims.evaluate(claim, _restoration_table(), quick=True, calibration=None).status == (
         "pilot"
     )
+
+
+def test_per_seed_estimates_that_do_not_vary_are_not_evaluable(monkeypatch):
+    """A zero-width interval would decide anything: constant per-seed estimates (or a constant
+    estimand and control) are not evaluable."""
+    claim = claims.REGISTRY["restoration_advantage_shrinks"]
+    constant = Estimate((Component("", np.array([-1.0, -1.0, -1.0])),))
+    monkeypatch.setitem(
+        claims.REGISTRY,
+        claim.id,
+        Claim(**{**claim.__dict__, "rule": lambda table, results: constant}),
+    )
+    v = claims.evaluate(claim.id, _restoration_table(), calibration=None)
+    assert v.verdict == "not evaluable" and "do not vary" in v.detail
+
+
+def test_components_report_the_interval_that_decides_contradiction():
+    v = claims.evaluate(
+        "restoration_scarce_label_advantage", _restoration_table(), calibration=None
+    )
+    for part in v.components:
+        assert part["contra_low"] < part["ci_low"] < part["ci_high"] < part["contra_high"]

@@ -260,7 +260,9 @@ class Verdict:
         size: the calibrated size (worst least-favourable null) with this many seeds.
         status: "pilot", "confirmatory" or "post hoc".
         n_seeds: seeds behind the estimate.
-        components: per component: label, estimate, ci_low, ci_high, verdict.
+        components: per component: label, estimate, ci_low, ci_high (the 1 - 2 ALPHA
+            interval), verdict, contra_low, contra_high (the 1 - 2 ALPHA / K interval that
+            decides contradiction).
         detail: secondary numbers and how the verdict was reached.
         quick: computed from a quick (small) run.
     """
@@ -330,6 +332,20 @@ def decide(claim: Claim, estimate: Estimate) -> dict:
         n_seeds=min(seeds),
         components=tuple(parts),
     )
+
+
+def _check_variation(estimate: Estimate) -> None:
+    """InsufficientDataError when a component's per-seed estimates do not vary (relative spread
+    below 1e-12): a zero-width interval would decide anything."""
+    for comp in estimate.components:
+        for v in (comp.values, comp.control):
+            if v is None:
+                continue
+            if float(np.std(v, ddof=1)) <= 1e-12 * max(1.0, float(np.abs(v).max())):
+                raise stats.InsufficientDataError(
+                    f"{comp.label or 'the estimand'}: the per-seed estimates do not vary "
+                    f"({v[0]:.6g} on every seed), so there is no interval"
+                )
 
 
 # ---------------------------------------------------------------- calibration and status
@@ -450,11 +466,16 @@ def evaluate(
         return Verdict(**base, detail=f"not run: no results for experiment {claim.experiment!r}")
     try:
         estimate = claim.rule(table, results or {})
+        _check_variation(estimate)
         fields = decide(claim, estimate)
     except stats.InsufficientDataError as err:
         return Verdict(
             **base, raw_verdict="not evaluable", verdict="not evaluable", detail=f"{err}"
         )
+    k = len(estimate.components)
+    for part, comp in zip(fields["components"], estimate.components, strict=True):
+        # the interval that decides contradiction (1 - 2 alpha / K), beside the 90% one
+        _, part["contra_low"], part["contra_high"] = comp.interval(1 - 2 * ALPHA / k)
     if not math.isfinite(fields["estimate"]):
         raise ValueError(f"claim {claim_id}: the estimate is not finite ({fields['estimate']})")
     if any(math.isnan(p[k]) for p in fields["components"] for k in ("ci_low", "ci_high")):
