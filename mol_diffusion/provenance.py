@@ -99,9 +99,15 @@ class _StripDocstrings(ast.NodeTransformer):
 
 
 def normalized_source(module: str) -> str:
-    """The module's syntax tree without docstrings, as text (comments and layout are gone)."""
-    tree = _StripDocstrings().visit(copy.deepcopy(_tree(module)))  # the parse is cached
-    return ast.dump(tree, annotate_fields=False, include_attributes=False)
+    """The module's syntax tree without docstrings, as text (comments and layout are gone).
+    Kept on the cached parse, so clearing ``_tree``'s cache clears it too."""
+    tree = _tree(module)  # the parse is cached
+    text = getattr(tree, "normalized_text", None)
+    if text is None:
+        stripped = _StripDocstrings().visit(copy.deepcopy(tree))
+        text = ast.dump(stripped, annotate_fields=False, include_attributes=False)
+        tree.normalized_text = text
+    return text
 
 
 def code_fingerprint(modules, exclude=()) -> str:

@@ -144,13 +144,13 @@ def test_a_real_pilot_table_simulates_into_a_table_the_claims_can_read():
     assert verdict.raw_verdict == "supported" and verdict.n_seeds == 6
 
 
-REDUCED = 40  # simulations per scenario in the fast suite's reduced calibration
+REDUCED = 25  # simulations per scenario in the fast suite's reduced calibration
 
 
 def test_reduced_calibration_reproduces_calibration_csv():
     """A reduced calibration of every scenario at its experiment's seeds, on the committed
     pilots, against ``calibration.csv``: the regression test of every rule. The reduced run is
-    a prefix of the full one (same seed, spawn keys 0..39), so its rate differs from the full
+    a prefix of the full one (same seed, spawn keys 0..REDUCED-1), so its rate differs from the full
     rate only by binomial noise; a rule, scenario or pilot that changed moves it further. The
     rule fingerprints in the file must be the rules' current ones (recalibrate after a change)."""
     from mol_diffusion.calibration.scenarios import (
@@ -189,8 +189,9 @@ def test_reduced_calibration_reproduces_calibration_csv():
             assert len(row) == 1, key
             full = float(row.rate.iloc[0])
             reduced = calibrate(scenario, simulations=REDUCED, seed=20261201)
-            again = calibrate(scenario, simulations=REDUCED, seed=20261201)
-            assert (reduced.rate, reduced.not_evaluable) == (again.rate, again.not_evaluable)
+            if not checked:  # determinism, once (the harness test covers it in general)
+                again = calibrate(scenario, simulations=REDUCED, seed=20261201)
+                assert (reduced.rate, reduced.not_evaluable) == (again.rate, again.not_evaluable)
             assert reduced.not_evaluable <= 0.1 * REDUCED, scenario.claim
             bound = 3 * math.sqrt(max(full * (1 - full), 0.02) / REDUCED) + 1 / REDUCED
             assert abs(reduced.rate - full) <= bound, (scenario.claim, scenario.name, full)

@@ -93,35 +93,16 @@ def test_calibration_summary_reads_the_design_seeds_and_the_ladder():
     rows = []
     for claim_id in claims.REGISTRY:
         seeds = report.load_experiment(claims.REGISTRY[claim_id].experiment).replicates
-        rows += [
-            dict(
-                claim=claim_id,
-                scenario="size",
-                rate=0.03,
-                mcse=0.005,
-                seeds=seeds,
-                simulations=1000,
-                note="",
-            ),
-            dict(
-                claim=claim_id,
-                scenario="power",
-                rate=0.5,
-                mcse=0.016,
-                seeds=seeds,
-                simulations=1000,
-                note="",
-            ),
-            dict(
-                claim=claim_id,
-                scenario="power",
-                rate=0.85,
-                mcse=0.011,
-                seeds=2 * seeds,
-                simulations=1000,
-                note="",
-            ),
-        ]
+        # (scenario, rate, mcse, seeds): size and power at the design, power at twice its seeds
+        for scenario, rate, mcse, at in (
+            ("size", 0.03, 0.005, seeds),
+            ("power", 0.5, 0.016, seeds),
+            ("power", 0.85, 0.011, 2 * seeds),
+        ):
+            rows.append(
+                dict(claim=claim_id, scenario=scenario, rate=rate, mcse=mcse, seeds=at)
+                | dict(simulations=1000, note="")
+            )
     summary = report.calibration_summary(pd.DataFrame(rows))
     first = summary.iloc[0]
     assert first["size"] == 0.03 and first["power"] == 0.5 and not first["passes"]

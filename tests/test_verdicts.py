@@ -205,7 +205,7 @@ def test_status_follows_the_preregistration(monkeypatch, prereg, status):
     claim = "restoration_advantage_shrinks"
     seed = load_experiment("image_restoration").seed
     found = None if prereg is None else prereg(claim, seed)
-    monkeypatch.setattr(registry, "load_preregistration", lambda name: found)
+    monkeypatch.setattr(registry, "_registration", lambda experiment, stamp: (found, seed))
     v = claims.evaluate(claim, _restoration_table(), calibration=None)
     assert v.status == status
     assert claims.evaluate(claim, _restoration_table(), quick=True, calibration=None).status == (

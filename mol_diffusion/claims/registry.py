@@ -41,6 +41,7 @@ mol_diffusion claims`` prints the table.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -377,12 +378,24 @@ def _calibrated(claim_id: str, seeds: int, calibration: pd.DataFrame | None) -> 
     return size, power, "; ".join(why)
 
 
+@functools.lru_cache(maxsize=64)
+def _registration(experiment: str, stamp: tuple) -> tuple:
+    """(preregistration, config seed) of an experiment's TOML; ``stamp`` (the file's size and
+    mtime) makes an edited file a new key."""
+    prereg = load_preregistration(experiment)
+    return prereg, None if prereg is None else load_experiment(experiment).seed
+
+
 def _status(claim: Claim, table: pd.DataFrame, quick: bool) -> str:
-    prereg = None if quick else load_preregistration(claim.experiment)
+    if quick:
+        return "pilot"
+    path = paths.EXPERIMENTS / f"{claim.experiment}.toml"
+    stat = path.stat() if path.is_file() else None
+    stamp = (stat.st_size, stat.st_mtime_ns) if stat else ()
+    prereg, seed = _registration(claim.experiment, stamp)
     if prereg is None or claim.id not in prereg.rules:
         return "pilot"
-    config = load_experiment(claim.experiment)
-    if config.seed != prereg.seed:
+    if seed != prereg.seed:
         return "pilot"  # the table was computed under another seed than the registered one
     return "confirmatory" if prereg.rules[claim.id] == rule_fingerprint(claim.id) else "post hoc"
 
@@ -478,7 +491,7 @@ def evaluate(
         _, part["contra_low"], part["contra_high"] = comp.interval(1 - 2 * ALPHA / k)
     if not math.isfinite(fields["estimate"]):
         raise ValueError(f"claim {claim_id}: the estimate is not finite ({fields['estimate']})")
-    if any(math.isnan(p[k]) for p in fields["components"] for k in ("ci_low", "ci_high")):
+    if any(math.isnan(p[key]) for p in fields["components"] for key in ("ci_low", "ci_high")):
         # a degenerate sample (no seed-to-seed variation at all) has no interval
         return Verdict(
             **base,
