@@ -246,9 +246,9 @@ def calibration_summary(calibration: pd.DataFrame) -> pd.DataFrame:
         sizes, powers = at[at.scenario == "size"], at[at.scenario == "power"]
         size = float(sizes.rate.max()) if len(sizes) else math.nan
         power = float(powers.rate.min()) if len(powers) else math.nan
-        size_ok = bool(len(sizes)) and bool((sizes.rate <= claims.ALPHA + 1.645 * sizes.mcse).all())
-        ladder = part[part.scenario == "power"].groupby("seeds").rate.min()
-        enough = ladder[ladder >= claims.registry.POWER_TARGET]
+        size_ok = bool(len(sizes)) and bool(sizes.passes.all())  # the harness's verdicts
+        ladder = part[part.scenario == "power"].groupby("seeds").passes.all()
+        enough = ladder[ladder]
         if len(enough):
             needed = str(int(enough.index.min()))
         elif len(ladder):
@@ -262,13 +262,13 @@ def calibration_summary(calibration: pd.DataFrame) -> pd.DataFrame:
                 seeds=design,
                 size=size,
                 power=power,
-                passes=bool(size_ok and power >= claims.registry.POWER_TARGET),
+                passes=bool(size_ok and len(powers) and powers.passes.all()),
                 fails_on=", ".join(
                     why
                     for why, bad in (
                         ("no model", not len(powers)),
                         ("size", len(sizes) > 0 and not size_ok),
-                        ("power", len(powers) > 0 and power < claims.registry.POWER_TARGET),
+                        ("power", len(powers) > 0 and not powers.passes.all()),
                     )
                     if bad
                 ),
