@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 KERNEL := mol_diffusion
 
-.PHONY: install test test-slow lint format clean sample-complexity claims calibrate figures report paper tex
+.PHONY: install test test-slow lint format clean sample-complexity claims calibrate figures notebooks report paper tex
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,9 @@ install: $(STAMP)  ## create .venv and install the package, dev tools and the Ju
 test: $(STAMP)  ## the fast suite (lint and format checks included)
 	$(BIN)/python -m pytest -q
 
-sample-complexity: $(STAMP)  ## the headline experiment: executes the notebook with default parameters
-	$(BIN)/papermill notebooks/sample_complexity.ipynb notebooks/executed/sample_complexity.ipynb
+sample-complexity: $(STAMP)  ## the headline experiment: executes the notebook into build/ (make figures refreshes notebooks/executed/)
+	@mkdir -p $(BUILD)
+	$(BIN)/papermill notebooks/sample_complexity.ipynb $(BUILD)/sample_complexity.ipynb
 
 claims: $(STAMP)  ## print every claim's verdict from the saved results
 	$(BIN)/python -m mol_diffusion claims
@@ -30,13 +31,18 @@ calibrate: $(STAMP)  ## size and power of every claim rule by simulation (2 work
 # ---------------------------------------------------------------- figures and executed notebooks
 # Each notebook's stamp depends on its source (notebooks/NAME.py, the source of truth), the
 # library and the experiment configs the notebook loads (derived from its run_experiment("...")
-# or load_experiment("...") calls into build/NAME.d). Sweeps reuse cached tables whose config is unchanged, so editing
-# one config reruns one sweep; editing the library re-executes every notebook from the cache.
-# make figures PAPERMILL_ARGS="-p force True" recomputes every sweep (delete build/ first).
+# or load_experiment("...") calls into build/NAME.d). Sweeps reuse stored tables whose config
+# and code are unchanged, so editing one config reruns one sweep; editing the library
+# re-executes every notebook, and a sweep only where the code its kind uses changed.
+# make figures first lists every stored table (current, stale or missing) and re-executes the
+# notebooks of the stale and missing ones, which recomputes them; REUSE_STALE=1 keeps stale
+# tables (each use warns). make figures PAPERMILL_ARGS="-p force True" recomputes every sweep
+# (delete build/ first). The paper is rebuilt at the end when TeX is installed (make tex).
 BUILD     := build
 NOTEBOOKS := $(basename $(notdir $(wildcard notebooks/*.py)))
 LIBRARY   := $(shell find mol_diffusion -name '*.py')
 NB_STAMPS := $(NOTEBOOKS:%=$(BUILD)/%.stamp)
+NB_ARGS    = --log-level WARNING $(if $(REUSE_STALE),-p reuse_stale True) $(PAPERMILL_ARGS)
 
 $(BUILD)/%.d: notebooks/%.py
 	@mkdir -p $(BUILD)
@@ -49,11 +55,19 @@ $(BUILD)/%.d: notebooks/%.py
 $(BUILD)/%.stamp: notebooks/%.py $(LIBRARY) | $(STAMP)
 	@mkdir -p $(BUILD) notebooks/executed
 	$(BIN)/jupytext --sync notebooks/$*.py
-	$(BIN)/papermill notebooks/$*.ipynb notebooks/executed/$*.ipynb --log-level WARNING $(PAPERMILL_ARGS)
+	$(BIN)/papermill notebooks/$*.ipynb notebooks/executed/$*.ipynb $(NB_ARGS)
 	touch $@
 
-figures: $(NB_STAMPS)  ## execute every notebook into notebooks/executed/, write figures/, report
+figures: | $(STAMP)  ## execute the notebooks into notebooks/executed/ (recomputing stale tables), write figures/, report, paper
+	@$(BIN)/python -m mol_diffusion run
+	@$(if $(REUSE_STALE),true,for e in $$($(BIN)/python -m mol_diffusion stale); do \
+	  grep -l "experiments/$$e.toml" $(BUILD)/*.d 2>/dev/null | sed 's/\.d$$/.stamp/' | xargs -r rm -f; done)
+	@$(MAKE) --no-print-directory notebooks
 	$(BIN)/python -m mol_diffusion report
+	@if command -v latexmk >/dev/null && command -v pdflatex >/dev/null; then \
+	  $(MAKE) --no-print-directory paper; else echo "no TeX here: paper/main.pdf not rebuilt (make tex installs it)"; fi
+
+notebooks: $(NB_STAMPS)
 
 report: $(STAMP)  ## claims.json, paper/generated/*.tex and README's claims table from the results
 	$(BIN)/python -m mol_diffusion report
@@ -69,8 +83,11 @@ tex:  ## make sure latexmk and TeX Live are there (installs Debian packages when
 
 paper: paper/main.pdf  ## build paper/main.pdf (run make figures first to refresh its numbers)
 
-paper/main.pdf: paper/main.tex $(wildcard paper/generated/*.tex) $(wildcard figures/*.pdf) | tex
-	cd paper && latexmk -pdf -interaction=nonstopmode -halt-on-error -quiet main.tex
+# No timestamp of its own: the same inputs give the same PDF. main.inputs.json records the
+# hashes of the inputs and the PDF (tests/test_artifacts.py checks them).
+paper/main.pdf: paper/main.tex $(wildcard paper/generated/*.tex) $(wildcard figures/*.pdf) | tex $(STAMP)
+	cd paper && SOURCE_DATE_EPOCH=0 FORCE_SOURCE_DATE=1 latexmk -pdf -interaction=nonstopmode -halt-on-error -quiet main.tex
+	$(BIN)/python -m mol_diffusion.artifacts stamp
 
 test-slow: $(STAMP)  ## long-running tests only
 	$(BIN)/python -m pytest -q -m slow

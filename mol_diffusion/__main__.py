@@ -1,6 +1,8 @@
 """Command line: ``python -m mol_diffusion {run,claims,report,bench} ...``.
 
-python -m mol_diffusion run [sample_complexity] [--quick] [--workers 2] [--force] [--results-dir D]
+python -m mol_diffusion run [sample_complexity] [--quick] [--workers 2] [--force] [--reuse-stale]
+                            [--results-dir D]
+python -m mol_diffusion stale [--quick] [--results-dir D]
 python -m mol_diffusion claims [--quick] [--write]
 python -m mol_diffusion report
 python -m mol_diffusion bench [--quick]
@@ -43,8 +45,18 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.add_argument("--force", action="store_true", help="ignore cached results")
     run.add_argument(
+        "--reuse-stale",
+        action="store_true",
+        help="load a table computed by other code (with a warning) instead of recomputing it",
+    )
+    run.add_argument(
         "--results-dir", default=None, help="where tables go (default: experiments/results)"
     )
+    stale = sub.add_parser(
+        "stale", help="names of the experiments whose stored table is stale or missing"
+    )
+    stale.add_argument("--quick", action="store_true", help="the quick-run tables")
+    stale.add_argument("--results-dir", default=None, help="default: experiments/results")
     claims = sub.add_parser("claims", help="evaluate every registered claim on the saved results")
     claims.add_argument("--quick", action="store_true", help="use the quick-run tables")
     claims.add_argument("--write", action="store_true", help="write claims.json and claims.tex")
@@ -105,23 +117,48 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{len(verdicts)} claims; wrote claims.json, paper/generated/*.tex, README table")
         return 0
 
+    if args.command == "stale":
+        from mol_diffusion import paths
+        from mol_diffusion.config import load_experiment
+        from mol_diffusion.sweeps import table_status
+
+        for path in sorted(paths.EXPERIMENTS.glob("*.toml")):
+            config = load_experiment(path, quick=args.quick)
+            if table_status(config, args.results_dir) != "current":
+                print(path.stem)
+        return 0
+
     if args.command == "run":
         from mol_diffusion import paths
         from mol_diffusion.config import load_experiment
-        from mol_diffusion.sweeps import load_or_run, results_path
+        from mol_diffusion.sweeps import describe_source, load_or_run
 
         if args.experiment is None:
-            print("experiments (experiments/*.toml): kind, cells")
+            from mol_diffusion.sweeps import table_status
+
+            print(f"experiments ({paths.EXPERIMENTS}/*.toml): kind, cells, stored table")
+            stale = 0
             for path in sorted(paths.EXPERIMENTS.glob("*.toml")):
-                config = load_experiment(path)
-                print(f"  {path.stem:<20} {config.kind.name:<12} {len(config.kind.cells(config))}")
+                config = load_experiment(path, quick=args.quick)
+                status = table_status(config, args.results_dir)
+                stale += status.startswith("stale")
+                cells = len(config.kind.cells(config))
+                print(f"  {path.stem:<20} {config.kind.name:<12} {cells:>5}  {status}")
+            if stale:
+                print(
+                    f"{stale} stale table(s): `run <experiment>` recomputes one "
+                    "(make figures recomputes every one; REUSE_STALE=1 keeps them)"
+                )
             return 0
         config = load_experiment(args.experiment, quick=args.quick)
         table = load_or_run(
-            config, workers=args.workers, force=args.force, results_dir=args.results_dir
+            config,
+            workers=args.workers,
+            force=args.force,
+            reuse_stale=args.reuse_stale,
+            results_dir=args.results_dir,
         )
-        where = results_path(config, args.results_dir)
-        print(f"{table.attrs.get('source', 'computed')}: {len(table)} rows -> {where}")
+        print(describe_source(config, table, args.results_dir))
         return 0
 
     from mol_diffusion import claims as registry

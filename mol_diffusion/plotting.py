@@ -7,6 +7,7 @@ positive values on log axes) and states the number of seeds. ``savefig`` writes 
 from __future__ import annotations
 
 import contextlib
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from mol_diffusion import stats
+from mol_diffusion.artifacts import write_if_changed
 
 __all__ = [
     "METHOD_STYLE",
@@ -69,20 +71,24 @@ def figure_style() -> Iterator[None]:
         yield
 
 
-def savefig(fig, name: str, directory: Path | None) -> list[Path]:
-    """Save ``fig`` as ``<directory>/<name>.pdf`` and ``.png``; no-op when directory is None."""
+def savefig(fig, name: str, directory: Path | None) -> None:
+    """Save ``fig`` as ``<directory>/<name>.pdf`` and ``.png`` (no-op when directory is None).
+
+    Both files are deterministic (no creation date) and rewritten only when their bytes
+    change, so an unchanged figure keeps its file and modification time. Returns None: a
+    notebook cell shows the figure with ``plt.show()``.
+    """
     if directory is None:
-        return []
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    out = [directory / f"{name}.{ext}" for ext in ("pdf", "png")]
-    for path in out:
+        return
+    for ext in ("pdf", "png"):
+        buffer = io.BytesIO()
         fig.savefig(
-            path,
+            buffer,
+            format=ext,
             bbox_inches="tight",
-            metadata={"CreationDate": None} if path.suffix == ".pdf" else None,
+            metadata={"CreationDate": None} if ext == "pdf" else None,
         )
-    return out
+        write_if_changed(Path(directory) / f"{name}.{ext}", buffer.getvalue())
 
 
 def _loglog(ax, xlabel: str, ylabel: str, title: str | None = None) -> None:

@@ -5,7 +5,10 @@ module of the package they import (at module level or inside functions, found by
 by importing), each normalized to its abstract syntax tree with docstrings removed: a change
 of formatting, comments or docstrings leaves the fingerprint alone, a change of code does not.
 ``claims.registry.rule_fingerprint`` uses it for claim rules (the pre-registration record);
-``sweeps.load_or_run`` records the fingerprint of a kind's code in each new table's meta file.
+``sweeps.load_or_run`` records ``code_record(kind)`` in each new table's meta file: the
+fingerprint of the kind's modules together with the versions of the numeric libraries
+(``LIBRARIES``), so a table computed by other code or other libraries is known to be stale
+(``stale_reason``).
 """
 
 from __future__ import annotations
@@ -14,10 +17,21 @@ import ast
 import copy
 import functools
 import hashlib
+import importlib.metadata
+import json
 import types
 from pathlib import Path
 
-__all__ = ["code_fingerprint", "kind_code_fingerprint", "module_closure", "normalized_source"]
+__all__ = [
+    "LIBRARIES",
+    "code_fingerprint",
+    "code_record",
+    "kind_code_fingerprint",
+    "library_versions",
+    "module_closure",
+    "normalized_source",
+    "stale_reason",
+]
 
 PACKAGE = "mol_diffusion"
 SOURCE = Path(__file__).resolve().parent
@@ -124,6 +138,66 @@ def kind_code_fingerprint(kind) -> str | None:
     kind defined outside the package (its source is not ours to parse)."""
     module = type(kind).__module__
     return code_fingerprint([module]) if _path(module) is not None else None
+
+
+# The libraries whose numerics a results table depends on (a missing one is recorded as None).
+LIBRARIES = ("torch", "numpy", "scipy", "statsmodels", "scikit-learn", "scikit-image", "gymnasium")
+
+
+@functools.cache
+def library_versions() -> dict[str, str | None]:
+    """The installed version of each of ``LIBRARIES`` (None when not installed)."""
+    versions = {}
+    for package in LIBRARIES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return versions
+
+
+def code_record(kind) -> dict:
+    """What computed a kind's table: ``{"fingerprint", "modules", "libraries"}``.
+
+    ``modules`` is ``kind_code_fingerprint(kind)`` (None for a kind defined outside the
+    package), ``libraries`` the versions of ``LIBRARIES``, and ``fingerprint`` (16 hex digits)
+    a hash of both: equal fingerprints mean the same code on the same libraries.
+    """
+    modules, libraries = kind_code_fingerprint(kind), library_versions()
+    blob = json.dumps({"modules": modules, "libraries": libraries}, sort_keys=True)
+    return {
+        "fingerprint": hashlib.sha256(blob.encode()).hexdigest()[:16],
+        "modules": modules,
+        "libraries": libraries,
+    }
+
+
+def stale_reason(recorded, kind) -> str | None:
+    """Why a table whose meta file holds ``recorded`` (its ``"code"`` entry) is not what the
+    running code computes, or None when the record matches ``code_record(kind)``.
+
+    A table with no record (computed before tables recorded their code) is stale: nothing says
+    which code made it.
+    """
+    if not isinstance(recorded, dict) or "fingerprint" not in recorded:
+        return "computed by unrecorded code (before tables recorded their code's fingerprint)"
+    now = code_record(kind)
+    if recorded["fingerprint"] == now["fingerprint"]:
+        return None
+    changes = []
+    if recorded.get("modules") != now["modules"]:
+        changes.append(
+            f"the code of its experiment kind changed (fingerprint {recorded.get('modules')} "
+            f"-> {now['modules']} over the {len(module_closure([type(kind).__module__]))} "
+            "package modules it uses)"
+            if now["modules"] is not None
+            else "its experiment kind is defined outside the package and may have changed"
+        )
+    before = recorded.get("libraries") or {}
+    for package, version in now["libraries"].items():
+        if before.get(package) != version:
+            changes.append(f"{package} {before.get(package)} -> {version}")
+    return "; ".join(changes) or "computed by other code"
 
 
 def _function_node(module: str, name: str, types_=(ast.FunctionDef, ast.AsyncFunctionDef)):

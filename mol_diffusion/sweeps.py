@@ -16,13 +16,17 @@ and names the table's columns. What the engine adds:
   executor, the number of workers or the order in which tasks finish.
 - **Cache and resume.** With a ``cache_dir`` (``load_or_run`` uses ``cell_cache_dir``), every
   finished cell's rows are written at once to their own JSON file, atomically (a temporary file
-  renamed into place), under a directory keyed by the config's fingerprint (config, library
-  version and ``NUMERICS_VERSION``). A table's meta file records its fingerprint, row count and
-  the platform that computed it (``platform_stamp``) and the fingerprint of the kind's code
-  (``provenance.kind_code_fingerprint``). A sweep that is interrupted (Ctrl-C, a
-  killed process, a lost machine) and started again computes only the cells without a file; a
-  file that does not parse, or whose rows lack the kind's columns, is recomputed, never read as
-  a result.
+  renamed into place), under a directory keyed by the config's fingerprint and the code's
+  (``provenance.code_record``: the kind's modules and the numeric libraries' versions). A cell
+  file holds its cell's label, the code fingerprint, its row count and a checksum of its rows;
+  a sweep that is interrupted (Ctrl-C, a killed process, a lost machine) and started again
+  computes only the cells without a valid file: a file that does not parse, fails its checksum,
+  or whose rows lack the kind's columns is recomputed, never read as a result.
+- **Tables that know their code.** A table's meta file records the config's fingerprint, row
+  count, checksum, the code record and the platform (``platform_stamp``). A stored table whose
+  code record differs from the running code's is *stale* (``provenance.stale_reason``):
+  ``load_or_run`` recomputes it, or with ``reuse_stale=True`` returns it with a
+  ``StaleResultsWarning``; ``table_status`` says which tables are current, stale or missing.
 - **Checked rows.** Every row a kind returns must have exactly its declared columns; the table's
   columns are in the declared order.
 """
@@ -31,7 +35,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.metadata
 import json
 import multiprocessing
 import os
@@ -39,8 +42,10 @@ import platform
 import re
 import shutil
 import sys
+import warnings
 from collections.abc import Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pandas as pd
@@ -50,15 +55,17 @@ from tqdm import tqdm
 from mol_diffusion import paths
 from mol_diffusion.config import load_experiment
 from mol_diffusion.kinds.base import ExperimentKind, fingerprint
-from mol_diffusion.provenance import kind_code_fingerprint
+from mol_diffusion.provenance import code_record, library_versions, stale_reason
 
 __all__ = [
+    "StaleResultsWarning",
     "cached_table",
     "cell_cache_dir",
     "cell_file",
     "cell_rows",
     "comparable",
     "default_executor",
+    "describe_source",
     "load_or_run",
     "platform_stamp",
     "read_table",
@@ -66,7 +73,13 @@ __all__ = [
     "rows_table",
     "run_experiment",
     "run_sweep",
+    "table_staleness",
+    "table_status",
 ]
+
+
+class StaleResultsWarning(UserWarning):
+    """A results table computed by other code (or other library versions) was used."""
 
 
 def comparable(table: pd.DataFrame, kind: ExperimentKind) -> pd.DataFrame:
@@ -120,20 +133,35 @@ def platform_stamp() -> dict:
         return line.split(":", 1)[1].strip()
 
     flags = " ".join(sorted(cpuinfo("flags").split()))
-    versions = {}
-    for package in ("numpy", "scipy", "torch", "scikit-learn", "scikit-image", "gymnasium"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = None
     return {
         "machine": platform.machine(),
         "cpu": cpuinfo("model name") or platform.processor() or None,
         "cpu_flags": hashlib.sha256(flags.encode()).hexdigest()[:16],
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "python": platform.python_version(),
-        **versions,
+        **library_versions(),
     }
+
+
+PROGRESS_INTERVAL = 60.0  # seconds between progress refreshes when stderr is not a terminal
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _check_not_bootstrapping() -> None:
+    """A clear error in place of multiprocessing's when a spawned worker, while importing the
+    user's script, reaches an unguarded sweep call."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise RuntimeError(
+            "a sweep was started while a worker process was importing the main script: put "
+            'the call under `if __name__ == "__main__":` in the script (workers are spawned '
+            "and import it again), or pass workers=1"
+        )
 
 
 def _init_worker() -> None:
@@ -154,9 +182,11 @@ def default_executor(workers: int | None = None, *, fresh: bool = False) -> Exec
 
 def cell_cache_dir(config, results_dir=None) -> Path:
     """Where ``load_or_run`` keeps finished cells while a sweep runs:
-    ``<results_dir>/cells/<name>[-quick]-<fingerprint>/``."""
+    ``<results_dir>/cells/<name>[-quick]-<config fingerprint>-<code fingerprint>/``, so cells
+    computed by other code are never resumed from."""
     directory = paths.RESULTS if results_dir is None else Path(results_dir)
-    stem = f"{config.name}{'-quick' if config.quick else ''}-{fingerprint(config)}"
+    code = code_record(config.kind)["fingerprint"]
+    stem = f"{config.name}{'-quick' if config.quick else ''}-{fingerprint(config)}-{code}"
     return directory / "cells" / stem
 
 
@@ -196,20 +226,43 @@ def _rows_problem(rows, columns: set[str], key: dict) -> str | None:
     return None
 
 
-def _read_cell(path: Path, columns: set[str], key: dict) -> list[dict] | None:
-    """A cell's cached rows, or None when the file is missing, does not parse, or does not
+def _rows_digest(rows: list[dict]) -> str:
+    return hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()
+
+
+def _read_cell(path: Path, columns: set[str], key: dict, label: str, code: str):
+    """A cell's cached rows, or None when the file is missing, does not parse, is not this
+    cell's (label), was written by other code, fails its row count or checksum, or does not
     hold rows of this cell with the kind's columns."""
     try:
-        rows = json.loads(path.read_text())
+        stored = json.loads(path.read_text())
     except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    if not isinstance(stored, dict) or set(stored) != {"cell", "code", "rows", "n_rows", "sha256"}:
+        return None
+    rows = stored["rows"]
+    if (
+        stored["cell"] != label
+        or stored["code"] != code
+        or not isinstance(rows, list)
+        or len(rows) != stored["n_rows"]
+        or _rows_digest(rows) != stored["sha256"]
+    ):
         return None
     return None if _rows_problem(rows, columns, key) else rows
 
 
-def _write_cell(path: Path, rows: list[dict]) -> None:
+def _write_cell(path: Path, rows: list[dict], label: str, code: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(rows))
+    stored = {
+        "cell": label,
+        "code": code,
+        "n_rows": len(rows),
+        "sha256": _rows_digest(rows),
+        "rows": rows,
+    }
+    tmp.write_text(json.dumps(stored))
     os.replace(tmp, path)  # readers see the old state or the whole file, never a part
 
 
@@ -279,10 +332,11 @@ def run_sweep(
     wanted = set(columns)
     rows: dict[int, list[dict]] = {}
     cell_files = [None] * len(grid)
+    code = code_record(kind)["fingerprint"]
     if cache_dir is not None:
         cell_files = [cell_file(cache_dir, cell) for cell in grid]
         for i, path in enumerate(cell_files):
-            found = _read_cell(path, wanted, kind.cell_key(config, grid[i]))
+            found = _read_cell(path, wanted, kind.cell_key(config, grid[i]), grid[i].label, code)
             if found is not None:
                 rows[i] = found
     cached = len(rows)
@@ -293,6 +347,8 @@ def run_sweep(
         unit="cell",
         disable=not progress,
         file=sys.stderr,
+        # in a notebook or a log, one refresh a minute, so saved outputs are not flooded
+        mininterval=0.1 if _is_terminal(sys.stderr) else PROGRESS_INTERVAL,
     )
 
     def finished(task: list[int], out) -> None:
@@ -300,7 +356,7 @@ def run_sweep(
         for i, cell_rows in zip(task, _checked(kind, config, cells, out, wanted), strict=True):
             rows[i] = cell_rows
             if cell_files[i] is not None:
-                _write_cell(cell_files[i], cell_rows)
+                _write_cell(cell_files[i], cell_rows, grid[i].label, code)
             bar.update()
 
     key = lambda cell: kind.batch_key(config, cell)  # noqa: E731
@@ -311,6 +367,8 @@ def run_sweep(
                 finished(task, kind.run_cells(config, [grid[i] for i in task]))
         elif tasks:
             owned = executor is None
+            if owned:
+                _check_not_bootstrapping()
             pool = default_executor(workers) if owned else executor
             try:
                 futures = {
@@ -318,6 +376,13 @@ def run_sweep(
                 }
                 for future in as_completed(futures):
                     finished(futures[future], future.result())
+            except BrokenProcessPool as err:
+                raise RuntimeError(
+                    "a worker process died before finishing its cells. If this runs from a "
+                    'script, call the sweep under `if __name__ == "__main__":` (spawned '
+                    "workers import the script again, and an unguarded call starts a sweep in "
+                    "each of them), or pass workers=1; the cells finished so far are kept"
+                ) from err
             finally:
                 if owned:
                     pool.shutdown(cancel_futures=True)
@@ -344,27 +409,54 @@ def load_or_run(
     executor: Executor | None = None,
     workers: int | None = None,
     force: bool = False,
+    reuse_stale: bool = False,
     progress: bool = True,
     results_dir=None,
 ) -> pd.DataFrame:
-    """Load cached results when the config (and library version) is unchanged; else run and save.
+    """The results table of ``config``: loaded when a current one is stored, else computed
+    (resuming from finished cells) and saved.
 
-    The cache key is ``kinds.base.fingerprint(config)``, stored beside the table in
-    ``<table>.meta.json`` with its row count, checksum and platform (``cached_table`` checks
-    them). ``results_dir`` defaults to ``experiments/results``. While the sweep runs, finished
-    cells are kept under ``cell_cache_dir(config, results_dir)``, so an interrupted call resumes
-    where it stopped; they are removed once the table is written. ``force=True`` discards the
-    cached table and cells. ``table.attrs["source"]`` says what happened: ``"loaded"``,
-    ``"computed"`` or ``"resumed (k cells cached)"``.
+    A stored table is current when its meta file (``<table>.meta.json``) holds the config's
+    fingerprint (``kinds.base.fingerprint``) and the running code's record
+    (``provenance.code_record``); ``cached_table`` also checks its row count, checksum and
+    columns. ``results_dir`` defaults to ``experiments/results``. While the sweep runs,
+    finished cells are kept under ``cell_cache_dir(config, results_dir)``, so an interrupted
+    call resumes where it stopped; they are removed once the table is written.
+
+    Args:
+        force: discard the stored table and cells and recompute.
+        reuse_stale: return a stored table of this config computed by other code (with a
+            ``StaleResultsWarning``) instead of recomputing it.
+        executor, workers, progress: as in ``run_sweep``.
+
+    ``table.attrs["source"]`` says what happened: ``"loaded"``, ``"loaded stale (<why>)"``,
+    ``"computed"``, ``"recomputed (stale: <why>)"`` or ``"resumed (k of N cells cached)"``;
+    ``table.attrs["code"]`` is the code fingerprint of what computed it and
+    ``table.attrs["stale"]`` the reason it is stale (None when current).
     """
     path = results_path(config, results_dir)
     meta_path = path.with_suffix(".meta.json")
     cache_dir = cell_cache_dir(config, results_dir)
-    key = fingerprint(config)
+    stale = None
     if not force:
         table = cached_table(config, results_dir)
-        if table is not None:
+        if table is not None and table.attrs["stale"] is None:
             return table
+        if table is None and path.is_file() and progress:
+            print(f"{path.name} holds another config's results: recomputing", file=sys.stderr)
+        if table is not None:
+            stale = table.attrs["stale"]
+            if reuse_stale:
+                warnings.warn(
+                    f"{path}: STALE results reused ({stale}); they are not what the running "
+                    "code computes: recompute them with reuse_stale=False or force=True",
+                    StaleResultsWarning,
+                    stacklevel=2,
+                )
+                table.attrs["source"] = f"loaded stale ({stale})"
+                return table
+            if progress:
+                print(f"{path.name} is stale ({stale}): recomputing", file=sys.stderr)
     else:
         shutil.rmtree(cache_dir, ignore_errors=True)
     table = run_sweep(
@@ -373,20 +465,25 @@ def load_or_run(
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".csv.tmp")
     table.to_csv(tmp, index=False)
+    code = code_record(config.kind)
     meta = {
-        "fingerprint": key,
+        "fingerprint": fingerprint(config),
         "experiment": config.name,
         "quick": config.quick,
         "rows": len(table),
         "sha256": hashlib.sha256(tmp.read_bytes()).hexdigest(),
-        "code": kind_code_fingerprint(config.kind),
+        "code": code,
         "platform": platform_stamp(),
     }
     os.replace(tmp, path)  # never leave a half-written table under the real name
-    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     shutil.rmtree(cache_dir, ignore_errors=True)  # the table now holds every cell
     cached, total = table.attrs.pop("cached_cells"), table.attrs.pop("cells")
-    table.attrs["source"] = f"resumed ({cached} of {total} cells cached)" if cached else "computed"
+    if cached:
+        source = f"resumed ({cached} of {total} cells cached)"
+    else:
+        source = "computed" if stale is None else f"recomputed (stale: {stale})"
+    table.attrs.update(source=source, code=code["fingerprint"], stale=None)
     return table
 
 
@@ -397,24 +494,31 @@ def _damaged(path: Path, why: str) -> ValueError:
     )
 
 
-def cached_table(config, results_dir=None) -> pd.DataFrame | None:
-    """The stored table of ``config`` when its meta file holds the config's fingerprint, else
-    None (never run, or run with another config or library version).
-
-    A stored table is checked against its meta file (row count, checksum when recorded) and
-    against the kind's columns; a damaged or edited table raises ``ValueError`` naming the file.
-    The returned table has ``table.attrs["source"] == "loaded"``.
-    """
-    path = results_path(config, results_dir)
-    meta_path = path.with_suffix(".meta.json")
-    if not (path.is_file() and meta_path.is_file()):
-        return None
+def _meta(meta_path: Path) -> dict:
     try:
         meta = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise _damaged(meta_path, f"not a results meta file ({err})") from err
     if not isinstance(meta, dict):
         raise _damaged(meta_path, "not a results meta file (not a JSON object)")
+    return meta
+
+
+def cached_table(config, results_dir=None) -> pd.DataFrame | None:
+    """The stored table of ``config`` when its meta file holds the config's fingerprint, else
+    None (never run, or run with another config).
+
+    A stored table is checked against its meta file (row count, checksum when recorded) and
+    against the kind's columns; a damaged or edited table raises ``ValueError`` naming the file.
+    The returned table has ``table.attrs["source"] == "loaded"``, ``attrs["code"]`` (the code
+    fingerprint recorded, None if none) and ``attrs["stale"]``: why it is not what the running
+    code computes (``provenance.stale_reason``), None when it is current.
+    """
+    path = results_path(config, results_dir)
+    meta_path = path.with_suffix(".meta.json")
+    if not (path.is_file() and meta_path.is_file()):
+        return None
+    meta = _meta(meta_path)
     if meta.get("fingerprint") != fingerprint(config):
         return None
     data = path.read_bytes()
@@ -429,8 +533,35 @@ def cached_table(config, results_dir=None) -> pd.DataFrame | None:
     columns = tuple(config.kind.columns(config))
     if tuple(table.columns) != columns:
         raise _damaged(path, f"columns {tuple(table.columns)}, expected {columns}")
-    table.attrs["source"] = "loaded"
+    recorded = meta.get("code")
+    table.attrs.update(
+        source="loaded",
+        code=recorded.get("fingerprint") if isinstance(recorded, dict) else None,
+        stale=stale_reason(recorded, config.kind),
+    )
     return table
+
+
+def table_staleness(config, path) -> str | None:
+    """Why the table at ``path`` is not what the running code computes from ``config`` (no
+    meta file, another config, other code: ``provenance.stale_reason``), None when it is. Reads
+    the meta file only; ``cached_table`` checks the table itself."""
+    meta_path = Path(path).with_suffix(".meta.json")
+    if not meta_path.is_file():
+        return f"no meta file {meta_path.name}"
+    meta = _meta(meta_path)
+    if meta.get("fingerprint") != fingerprint(config):
+        return "its meta file holds another config fingerprint (another config, or older code)"
+    return stale_reason(meta.get("code"), config.kind)
+
+
+def table_status(config, results_dir=None) -> str:
+    """``"current"``, ``"missing"`` (no table) or ``"stale: <why>"`` (``table_staleness``)."""
+    path = results_path(config, results_dir)
+    if not path.is_file():
+        return "missing"
+    why = table_staleness(config, path)
+    return "current" if why is None else f"stale: {why}"
 
 
 def run_experiment(
@@ -439,12 +570,28 @@ def run_experiment(
     quick: bool = False,
     workers: int | None = None,
     force: bool = False,
+    reuse_stale: bool = False,
     results_dir=None,
     progress: bool = True,
 ) -> tuple[object, pd.DataFrame]:
-    """Load ``experiments/<name>.toml`` and its results (cached, or run now): (config, table)."""
+    """Load ``experiments/<name>.toml`` and its results (``load_or_run``): (config, table).
+    Says on stderr which table it used and how it got it (``describe_source``)."""
     config = load_experiment(name, quick=quick)
     table = load_or_run(
-        config, workers=workers, force=force, progress=progress, results_dir=results_dir
+        config,
+        workers=workers,
+        force=force,
+        reuse_stale=reuse_stale,
+        progress=progress,
+        results_dir=results_dir,
     )
+    if progress:
+        print(describe_source(config, table, results_dir), file=sys.stderr)
     return config, table
+
+
+def describe_source(config, table: pd.DataFrame, results_dir=None) -> str:
+    """One line: what ``load_or_run`` did, how many rows, where, and the code that made them."""
+    where = results_path(config, results_dir)
+    text = f"{config.name}: {table.attrs.get('source', 'computed')}, {len(table)} rows, {where}"
+    return text + f", code {table.attrs.get('code')}"

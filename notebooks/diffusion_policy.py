@@ -40,10 +40,12 @@
 quick = False  # a small, fast run: 2 seeds, 2 values of n, short fits, horizon 100
 workers = 2  # processes for the sweep
 force = False  # rerun even when cached results match the config
+reuse_stale = False  # use a stored table computed by other code (warns) instead of rerunning
 results_dir = None  # where results tables live (None: experiments/results)
 save_figures = True  # write figures/ as PDF and PNG (never for quick runs)
 
 # %%
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
@@ -65,7 +67,9 @@ torch.set_num_threads(1)  # like the sweep's workers: no oversubscription beside
 pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 200)
 figure_dir = paths.FIGURES if (save_figures and not quick) else None
-run_options = dict(quick=quick, workers=workers, force=force, results_dir=results_dir)
+run_options = dict(
+    quick=quick, workers=workers, force=force, reuse_stale=reuse_stale, results_dir=results_dir
+)
 
 config, table = run_experiment("diffusion_policy", **run_options)
 print(
@@ -118,6 +122,7 @@ obstacles = {
 }
 fig = plotting.plot_trajectories(panels, obstacles=obstacles)
 plotting.savefig(fig, "diffusion_policy_trajectories", figure_dir)
+plt.show()
 
 # %% [markdown]
 # ## Success and return at the full horizon
@@ -165,10 +170,12 @@ full.groupby("method").latency_ms.median().round(2)
 # %%
 fig = plotting.plot_gap_vs_n(table)
 plotting.savefig(fig, "diffusion_policy_gap_vs_n", figure_dir)
+plt.show()
 
 # %%
 fig = plotting.plot_gap_vs_horizon(table)
 plotting.savefig(fig, "diffusion_policy_gap_vs_horizon", figure_dir)
+plt.show()
 
 # %% [markdown]
 # ## Claims

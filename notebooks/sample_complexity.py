@@ -35,6 +35,7 @@
 quick = False  # a small, fast run: 2 seeds and coarse grids
 workers = 2  # processes for the sweeps
 force = False  # rerun even when cached results match the config
+reuse_stale = False  # use a stored table computed by other code (warns) instead of rerunning
 results_dir = None  # where results tables live (None: experiments/results)
 save_figures = True  # write figures/ as PDF and PNG (never for quick runs)
 
@@ -48,7 +49,9 @@ from mol_diffusion.sweeps import run_experiment
 pd.set_option("display.width", 160)
 pd.set_option("display.max_colwidth", 200)
 figure_dir = paths.FIGURES if (save_figures and not quick) else None
-run_options = dict(quick=quick, workers=workers, force=force, results_dir=results_dir)
+run_options = dict(
+    quick=quick, workers=workers, force=force, reuse_stale=reuse_stale, results_dir=results_dir
+)
 
 config, table = run_experiment("sample_complexity", **run_options)
 print(f"{len(table)} fits, {table.replicate.nunique()} seeds, config {config.fingerprint()}")

@@ -33,10 +33,10 @@ def test_run_says_whether_it_computed_or_loaded_and_writes_where_told(tmp_path, 
     config.write_text(TINY)
     results = tmp_path / "out"
     assert main(["run", str(config), "--workers", "1", "--results-dir", str(results)]) == 0
-    assert capsys.readouterr().out.startswith("computed: 2 rows")
+    assert capsys.readouterr().out.startswith("tiny: computed, 2 rows")
     assert (results / "tiny.csv").is_file()
     assert main(["run", str(config), "--workers", "1", "--results-dir", str(results)]) == 0
-    assert capsys.readouterr().out.startswith("loaded: 2 rows")
+    assert capsys.readouterr().out.startswith("tiny: loaded, 2 rows")
 
 
 @pytest.mark.parametrize("workers", ["0", "-1", "two"])

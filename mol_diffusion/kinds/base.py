@@ -33,10 +33,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from mol_diffusion.version import VERSION
-
 __all__ = [
-    "NUMERICS_VERSION",
     "ExperimentKind",
     "apply_quick",
     "check_keys",
@@ -48,10 +45,6 @@ __all__ = [
     "positive_ints",
     "seed",
 ]
-
-# Part of every results-cache key: bump it with any change that alters computed numbers
-# (estimators, samplers, seeding), so cached tables from older code are never reused.
-NUMERICS_VERSION = 2  # 2: neural fits run as stacked networks (nets.StackedMLPs)
 
 
 @runtime_checkable
@@ -114,13 +107,17 @@ def _canonical(value):
 
 
 def fingerprint(config, omit: tuple[str, ...] = ()) -> str:
-    """sha256 of a config dataclass, the library version and NUMERICS_VERSION: the
-    results-cache key (16 hex digits). Only the dataclass fields count, not its class;
-    ``omit`` leaves fields out (a field added later, at the value that reproduces the tables
-    computed before it existed); a config's ``fingerprint_omit`` property adds to it."""
+    """sha256 (16 hex digits) of a config dataclass: which experiment a results table is of.
+
+    Only the dataclass fields count, not its class; ``omit`` leaves fields out (a field added
+    later, at the value that reproduces the tables computed before it existed); a config's
+    ``fingerprint_omit`` property adds to it. The code that computed a table is recorded
+    beside it (``provenance.code_record``) and checked on load, so no hand-bumped numerics
+    version is needed: a change to the code makes its tables stale by itself.
+    """
     omit = (*omit, *getattr(config, "fingerprint_omit", ()))
     fields_ = {k: v for k, v in asdict(config).items() if k not in omit}
-    key = {"config": fields_, "version": VERSION, "numerics": NUMERICS_VERSION}
+    key = {"config": fields_}
     blob = json.dumps(key, sort_keys=True, default=_canonical)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

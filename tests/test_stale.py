@@ -1,0 +1,159 @@
+"""Results that know their code: a table computed by other code is stale, and says so.
+
+Every stored table's meta file records ``provenance.code_record`` (the kind's modules'
+fingerprint and the numeric libraries' versions). These tests change that record the two ways
+it changes in practice, by editing the meta file (a table computed elsewhere, or before tables
+recorded their code) and by changing the running code's fingerprint, and check that the sweep
+engine, the CLI and the claims all notice.
+"""
+
+import json
+
+import pytest
+
+from mol_diffusion import claims, provenance, sweeps
+from mol_diffusion.__main__ import main
+from mol_diffusion.config import load_experiment
+from mol_diffusion.sweeps import StaleResultsWarning, load_or_run
+
+TINY = """
+kind = "gaussian"
+seed = 9
+replicates = 1
+methods = ["labeled_only", "oracle"]
+n = [8]
+m = [32]
+risk_draws = 128
+[family]
+num_tasks = 2
+[specialist]
+kind = "linear"
+[generalist]
+kind = "random_features"
+capacities = [4]
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    config = load_experiment(path)
+    first = load_or_run(config, workers=1, progress=False, results_dir=tmp_path)
+    return config, first, tmp_path
+
+
+def edit_meta(results, change) -> None:
+    path = results / "tiny.meta.json"
+    meta = json.loads(path.read_text())
+    change(meta)
+    path.write_text(json.dumps(meta))
+
+
+def test_a_new_table_records_the_code_that_computed_it(tiny):
+    config, first, results = tiny
+    meta = json.loads((results / "tiny.meta.json").read_text())
+    assert meta["code"] == provenance.code_record(config.kind)
+    assert set(meta["code"]["libraries"]) == set(provenance.LIBRARIES)
+    assert first.attrs == {"source": "computed", "code": meta["code"]["fingerprint"], "stale": None}
+    again = load_or_run(config, workers=1, progress=False, results_dir=results)
+    assert again.attrs["source"] == "loaded" and again.attrs["stale"] is None
+    assert sweeps.table_status(config, results) == "current"
+
+
+def older_torch(meta):
+    meta["code"]["libraries"]["torch"] = "1.0.0"
+    meta["code"]["fingerprint"] = "0" * 16
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda meta: meta.pop("code"), "unrecorded code"),
+        (older_torch, "torch 1.0.0 -> "),
+    ],
+)
+def test_a_table_computed_by_other_code_is_recomputed_and_says_why(tiny, change, why, capsys):
+    config, first, results = tiny
+    edit_meta(results, change)
+    assert sweeps.table_status(config, results).startswith("stale: ")
+    assert why in sweeps.table_status(config, results)
+    table = load_or_run(config, workers=1, progress=True, results_dir=results)
+    assert table.attrs["source"].startswith("recomputed (stale: ") and why in table.attrs["source"]
+    assert "tiny.csv is stale" in capsys.readouterr().err
+    assert sweeps.table_status(config, results) == "current"
+    assert table.drop(columns="fit_seconds").equals(first.drop(columns="fit_seconds"))
+
+
+def test_a_stale_table_is_reused_only_when_asked_and_then_with_a_warning(tiny):
+    config, first, results = tiny
+    edit_meta(results, older_torch)
+    with pytest.warns(StaleResultsWarning, match="STALE results reused.*torch 1.0.0"):
+        table = load_or_run(
+            config, workers=1, progress=False, results_dir=results, reuse_stale=True
+        )
+    assert table.attrs["source"].startswith("loaded stale (") and table.attrs["stale"]
+    assert table.equals(first)  # the stored table, not a recomputed one
+
+
+def test_a_change_of_the_running_code_makes_stored_tables_stale(tiny, monkeypatch):
+    config, _, results = tiny
+    monkeypatch.setattr(provenance, "kind_code_fingerprint", lambda kind: "f" * 16)
+    why = sweeps.table_status(config, results)
+    assert why.startswith("stale: the code of its experiment kind changed")
+    assert "-> ffffffffffffffff" in why
+    # cells of the new code go to their own directory: nothing computed before is resumed
+    assert sweeps.cell_cache_dir(config, results).name.endswith(
+        provenance.code_record(config.kind)["fingerprint"]
+    )
+
+
+def test_cli_lists_table_states_and_says_what_it_did_and_from_which_code(tiny, capsys):
+    _, _, results = tiny
+    config_path = results / "tiny.toml"
+    assert main(["run", str(config_path), "--workers", "1", "--results-dir", str(results)]) == 0
+    out = capsys.readouterr().out
+    code = json.loads((results / "tiny.meta.json").read_text())["code"]["fingerprint"]
+    assert out.startswith("tiny: loaded, 2 rows") and f"code {code}" in out
+    edit_meta(results, older_torch)
+    args = ["run", str(config_path), "--workers", "1", "--results-dir", str(results)]
+    assert main([*args, "--reuse-stale"]) == 0
+    assert "loaded stale (torch 1.0.0" in capsys.readouterr().out
+    assert main(args) == 0
+    assert "tiny: recomputed (stale: torch 1.0.0" in capsys.readouterr().out
+
+
+def test_cli_stale_names_the_experiments_without_a_current_table(tmp_path, capsys):
+    assert main(["stale", "--quick", "--results-dir", str(tmp_path)]) == 0
+    names = capsys.readouterr().out.split()
+    assert "sample_complexity" in names and "diffusion_policy" in names  # nothing there yet
+
+
+def test_verdicts_on_a_stale_table_say_so(tiny):
+    _, table, _ = tiny
+    table.attrs["stale"] = "torch 1.0.0 -> 2.13.0"
+    verdict = claims.evaluate("scarce_label_advantage", table, calibration=None)
+    assert verdict.stale == "torch 1.0.0 -> 2.13.0"
+    assert verdict.status_label.endswith(", STALE TABLE")
+    assert "STALE TABLE: torch 1.0.0" in claims.describe(verdict)
+    assert claims.verdict_frame([verdict]).status[0].endswith("STALE TABLE")
+    table.attrs["stale"] = None
+    fresh = claims.evaluate("scarce_label_advantage", table, calibration=None)
+    assert fresh.stale is None and "STALE" not in fresh.status_label
+
+
+def test_load_results_marks_each_table_current_or_stale(tmp_path):
+    import shutil
+
+    from mol_diffusion import paths
+
+    for suffix in (".csv", ".meta.json"):
+        shutil.copy(paths.RESULTS / f"pareto_front{suffix}", tmp_path)
+    (table,) = claims.load_results(results_dir=tmp_path).values()
+    assert table.attrs["stale"] is None, "the committed pareto_front table is stale"
+    edit_meta_of = tmp_path / "pareto_front.meta.json"
+    meta = json.loads(edit_meta_of.read_text())
+    older_torch(meta)
+    edit_meta_of.write_text(json.dumps(meta))
+    (table,) = claims.load_results(results_dir=tmp_path).values()
+    assert table.attrs["stale"].startswith("torch 1.0.0 -> ")
