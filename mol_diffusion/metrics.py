@@ -143,9 +143,16 @@ def excess_risk(
     x_t, c, t = flat(draws.x_t), flat(draws.c), flat(draws.t)
     sigma2 = family.schedule.sigma(t)[:, None] ** 2
     s_model = score_fn(x_t, c, t)
+    if not isinstance(s_model, torch.Tensor):
+        raise ValueError(f"the model's score must be a torch.Tensor, got {type(s_model).__name__}")
     if s_model.shape != x_t.shape:
         raise ValueError(
             f"the model's score must have shape {tuple(x_t.shape)}, got {tuple(s_model.shape)}"
+        )
+    if not torch.isfinite(s_model).all():
+        raise ValueError(
+            "the model's score must be finite, got "
+            f"{int((~torch.isfinite(s_model)).sum())} NaN/inf entries"
         )
     s_model = s_model.to(torch.float64)
     target = family.pareto_score(x_t, c, t, w)

@@ -108,6 +108,21 @@ class FitResult:
     fit_seconds: float
 
 
+def _make(factory: ModelFactory, name: str) -> ScoreModel:
+    """A fresh model from ``factory``, with a clear error for an instance passed in its place."""
+    instance = hasattr(factory, "fit") and not isinstance(factory, type)
+    if instance or not callable(factory):
+        raise ValueError(
+            f"{name} must be a factory that returns a new model (a class, or e.g. "
+            f"`lambda: LinearGaussianScore()`), got a {type(factory).__name__} "
+            f"{'instance' if instance else 'object'}"
+        )
+    model = factory()
+    if not hasattr(model, "fit"):
+        raise ValueError(f"{name}() must return a score model, got {type(model).__name__}")
+    return model
+
+
 def _child(generator: torch.Generator) -> torch.Generator:
     seed = int(torch.randint(0, 2**62, (1,), generator=generator))
     return torch.Generator().manual_seed(seed)
@@ -171,7 +186,7 @@ def fit_generalists(problems: Sequence[GeneralistProblem], generalist: ModelFact
     from mol_diffusion.scores.mlp import MLPScore, fit_batched
 
     problems = list(problems)
-    models = [generalist() for _ in problems]
+    models = [_make(generalist, "generalist") for _ in problems]
     start = time.perf_counter()
     batchable = len(models) > 1 and all(isinstance(m, MLPScore) for m in models)
     if batchable and all(m.config == models[0].config for m in models):
@@ -216,7 +231,9 @@ def two_stage_problem(
         source = check_generator(specialist_generator, "specialist_generator")
     gen_specialists, gen_labels = _child(source), _child(source)
     specialists = tuple(
-        specialist().fit(c, x, generator=gen_specialists, run_name=f"{run_name}/specialist{k}")
+        _make(specialist, "specialist").fit(
+            c, x, generator=gen_specialists, run_name=f"{run_name}/specialist{k}"
+        )
         for k, (c, x) in enumerate(pairs)
     )
     pseudo = []

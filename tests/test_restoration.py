@@ -114,7 +114,7 @@ def test_psnr_matches_scikit_image():
     ("factory", "match"),
     [
         (lambda: Denoise(0.0), "sigma must be > 0"),
-        (lambda: Inpaint(1.0), r"fraction must lie in \(0, 1\)"),
+        (lambda: Inpaint(1.0), r"fraction must be a number in \(0, 1\)"),
         (lambda: Deblur(width=-1.0), "width must be > 0"),
         (
             lambda: RestorationTasks(DIGITS, DIGIT_SOURCES[:5], (Denoise(),)),

@@ -305,9 +305,10 @@ def test_a_table_without_a_checksum_is_checked_by_rows_and_columns(tmp_path):
     meta = json.loads(meta_path.read_text())
     del meta["sha256"]  # as in tables written before checksums were recorded
     meta_path.write_text(json.dumps(meta))
-    assert load_or_run(config, workers=1, progress=False, results_dir=tmp_path).attrs == {
-        "source": "loaded"
-    }
+    assert (
+        load_or_run(config, workers=1, progress=False, results_dir=tmp_path).attrs["source"]
+        == "loaded"
+    )
     damage_truncate(tmp_path / "exp.csv")
     with pytest.raises(ValueError, match=f"rows, but exp.meta.json says {len(table)}"):
         load_or_run(config, workers=1, progress=False, results_dir=tmp_path)

@@ -68,7 +68,7 @@ def test_task_index_and_query_shapes_are_checked():
         (lambda: RandomFeatureScore(0), "num_features must be a positive integer"),
         (lambda: RandomFeatureScore(8, ridge=0.0), "ridge must be > 0"),
         (lambda: MLPScore(16, 0), "depth must be a positive integer"),
-        (lambda: MLPScore(16, 1, ema_decay=1.0), "ema_decay must lie in"),
+        (lambda: MLPScore(16, 1, ema_decay=1.0), "ema_decay must be a number in"),
         (lambda: MLPScore(16, 1, time_features=5), "time_features must be even"),
         (lambda: LinearGaussianScore(ridge=-1.0), "ridge must be >= 0"),
     ],

@@ -585,7 +585,8 @@ def verdict_frame(verdicts: list[Verdict]) -> pd.DataFrame:
 
 
 def _json_value(value):
-    """Standard JSON: NaN -> null, +/-inf -> "inf" / "-inf", numpy scalars -> Python numbers."""
+    """Standard JSON: NaN -> null, +/-inf -> "inf" / "-inf", numpy scalars -> Python numbers,
+    floats to 12 significant digits."""
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, tuple | list):
@@ -599,7 +600,9 @@ def _json_value(value):
         return None
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
-    return value
+    # 12 significant digits: the last bits of a float depend on summation order (BLAS
+    # threads), and claims.json must not change when the tables did not
+    return float(f"{value:.12g}")
 
 
 def tex_escape(text: str) -> str:

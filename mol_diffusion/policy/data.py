@@ -43,7 +43,22 @@ class Trajectories:
     seeds: np.ndarray
 
     def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if not isinstance(value, np.ndarray):
+                raise ValueError(
+                    f"{name} must be a numpy array, got {type(value).__name__} (use np.asarray)"
+                )
+        if self.observations.ndim != 3:
+            raise ValueError(
+                f"observations must have shape (B, T + 1, O), got {self.observations.shape}"
+            )
         b, t1, _ = self.observations.shape
+        if t1 < 2:
+            raise ValueError(
+                "observations must hold at least one step (T + 1 >= 2), got "
+                f"{self.observations.shape}"
+            )
         if self.actions.shape[:2] != (b, t1 - 1):
             raise ValueError(
                 f"actions must have shape ({b}, {t1 - 1}, A), got {self.actions.shape}"
@@ -76,6 +91,20 @@ class Trajectories:
         return Trajectories(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in fields})
 
 
+def _check_episodes(array, name: str, min_steps: int) -> None:
+    """``array`` is a (B, steps, features) numpy array with B >= 1 and steps >= min_steps."""
+    if not isinstance(array, np.ndarray) or array.ndim != 3:
+        raise ValueError(
+            f"{name} must be a numpy array of shape (episodes, steps, features), got "
+            f"{getattr(array, 'shape', type(array).__name__)}"
+        )
+    if array.shape[0] < 1 or array.shape[1] < min_steps:
+        raise ValueError(
+            f"{name} must hold at least one episode of at least {min_steps} steps, got shape "
+            f"{array.shape}"
+        )
+
+
 def _window_index(steps: int, start: int, length: int, limit: int) -> np.ndarray:
     """(steps, length) indices t + start + j, clipped to [0, limit - 1]."""
     t = np.arange(steps)[:, None] + start + np.arange(length)[None, :]
@@ -85,6 +114,7 @@ def _window_index(steps: int, start: int, length: int, limit: int) -> np.ndarray
 def observation_windows(observations: np.ndarray, obs_horizon: int) -> np.ndarray:
     """(B, T + 1, O) -> (B * T, To, O): the To observations ending at each step t < T."""
     to = check_positive_int(obs_horizon, "obs_horizon")
+    _check_episodes(observations, "observations", min_steps=2)
     b, t1, o = observations.shape
     idx = _window_index(t1 - 1, 1 - to, to, t1)
     return observations[:, idx].reshape(b * (t1 - 1), to, o)
@@ -94,6 +124,7 @@ def action_windows(actions: np.ndarray, obs_horizon: int, pred_horizon: int) -> 
     """(B, T, A) -> (B * T, Tp, A): the Tp actions starting at t - To + 1 for each step t."""
     to = check_positive_int(obs_horizon, "obs_horizon")
     tp = check_positive_int(pred_horizon, "pred_horizon")
+    _check_episodes(actions, "actions", min_steps=1)
     b, t, a = actions.shape
     idx = _window_index(t, 1 - to, tp, t)
     return actions[:, idx].reshape(b * t, tp, a)

@@ -226,6 +226,8 @@ class DiffusionPolicy:
         if not torch.isfinite(actions).all():
             raise ValueError(f"{name}actions must be finite")
         n = obs.shape[0]
+        if n == 0:
+            raise ValueError(f"{name}obs and {name}actions must hold at least one window, got 0")
         if weights is None:
             return obs, actions, torch.ones(n)
         w = torch.as_tensor(np.asarray(weights), dtype=torch.float32)
@@ -334,6 +336,12 @@ class DiffusionPolicy:
 
     @classmethod
     def from_state_dict(cls, state: dict) -> DiffusionPolicy:
+        keys = {"config", "obs_dim", "action_dim", "weights"}
+        if not isinstance(state, dict) or not keys <= set(state):
+            got = sorted(state) if isinstance(state, dict) else type(state).__name__
+            raise ValueError(
+                f"state must be a DiffusionPolicy.state_dict() with keys {sorted(keys)}, got {got}"
+            )
         policy = cls(DiffusionPolicyConfig(**state["config"]))
         net = _Denoiser(policy.config, state["obs_dim"], state["action_dim"])
         net.load_state_dict(state["weights"])
@@ -342,7 +350,21 @@ class DiffusionPolicy:
 
     @classmethod
     def load(cls, path) -> DiffusionPolicy:
-        return cls.from_state_dict(torch.load(Path(path), weights_only=True))
+        """A policy saved with ``save``; a file that is not one raises ``ValueError`` naming it."""
+        path = Path(path)
+        try:
+            state = torch.load(path, weights_only=True)
+        except FileNotFoundError:
+            raise
+        except Exception as err:  # torch raises many types for a damaged or foreign file
+            raise ValueError(
+                f"{path}: not a saved DiffusionPolicy (torch.load failed: "
+                f"{type(err).__name__}); save policies with DiffusionPolicy.save"
+            ) from err
+        try:
+            return cls.from_state_dict(state)
+        except ValueError as err:
+            raise ValueError(f"{path}: {err}") from err
 
 
 def fit_batched(

@@ -116,6 +116,8 @@ def rollout(
         raise ValueError(
             f"env_index and seeds must be 1-d of one length, got {env_index.shape}, {seeds.shape}"
         )
+    if env_index.size == 0:
+        raise ValueError("env_index and seeds must hold at least one episode, got none")
     if env_index.size and (env_index.min() < 0 or env_index.max() >= len(env_ids)):
         raise ValueError(f"env_index must lie in [0, {len(env_ids)}), got {env_index}")
     h = check_positive_int(horizon, "horizon")

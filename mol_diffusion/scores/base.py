@@ -21,6 +21,7 @@ from typing import Protocol, Self, runtime_checkable
 import torch
 
 from mol_diffusion._validation import (
+    DivergenceError,
     NotFittedError,
     check_generator,
     check_matrix,
@@ -78,6 +79,13 @@ class InputScaler:
         mu_x, mu_c = w @ x64, w @ c64
         var_x = w @ (x64 - mu_x) ** 2
         sd_c = (w @ (c64 - mu_c) ** 2).sqrt()
+        for name, value in (("x", var_x), ("c", sd_c)):
+            if not torch.isfinite(value).all():
+                raise ValueError(
+                    f"{name} is too large to standardize (its variance overflows float64, "
+                    f"max |{name}| = {float((x if name == 'x' else c).abs().max()):.3g}); "
+                    f"rescale {name} to O(1)"
+                )
         return cls(mu_x=mu_x, var_x=var_x.clamp(min=1e-6), mu_c=mu_c, sd_c=sd_c.clamp(min=1e-3))
 
     def __call__(self, x_t, c, alpha, sigma) -> tuple[torch.Tensor, torch.Tensor]:
@@ -140,9 +148,23 @@ class ScoreModelBase(abc.ABC):
         w = check_sample_weights(weights, x.shape[0])
         check_generator(generator)
         self._dims = None
-        self._fit(c, x, w, generator, run_name or type(self).__name__)
+        name = run_name or type(self).__name__
+        self._fit(c, x, w, generator, name)
         self._dims = (x.shape[1], c.shape[1])
+        # a fit that overflowed (data of scale 1e200, say) gives NaN scores: stop here
+        probe = torch.full((min(8, x.shape[0]),), 0.5, dtype=x.dtype)
+        self._check_finite(self._score(x[: len(probe)], c[: len(probe)], probe), name)
         return self
+
+    def _check_finite(self, out: torch.Tensor, name: str) -> torch.Tensor:
+        if not torch.isfinite(out).all():
+            self._dims = None
+            raise DivergenceError(
+                f"{name}: the fitted {type(self).__name__} gives non-finite scores "
+                f"({int((~torch.isfinite(out)).sum())} NaN/inf entries); its parameters "
+                "overflowed: standardize c and x (they should be O(1)) or regularize the fit"
+            )
+        return out
 
     def score(self, x_t: torch.Tensor, c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """s(x_t, c, t), shape (B, dim), dtype of ``x_t``."""

@@ -25,6 +25,7 @@ fixed by ``split_seed``, and offers the same sampling calls as the Gaussian fami
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -58,10 +59,21 @@ DEFAULT_PHOTOS = (
 )
 
 
+def _is_real(value) -> bool:
+    """A real number (int or float, numpy scalars included), not a bool or a string."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
 def _check_images(x: torch.Tensor, name: str = "x") -> torch.Tensor:
-    if not isinstance(x, torch.Tensor) or x.dim() != 3 or not x.is_floating_point():
+    if not isinstance(x, torch.Tensor):
         raise ValueError(
-            f"{name} must be a floating tensor of shape (B, H, W), got {getattr(x, 'shape', x)!r}"
+            f"{name} must be a floating torch.Tensor of shape (B, H, W), got "
+            f"{type(x).__name__} (use torch.as_tensor(..., dtype=torch.float64))"
+        )
+    if x.dim() != 3 or not x.is_floating_point():
+        raise ValueError(
+            f"{name} must be a floating tensor of shape (B, H, W), got shape "
+            f"{tuple(x.shape)} and dtype {x.dtype}"
         )
     if not torch.isfinite(x).all():
         raise ValueError(f"{name} must be finite")
@@ -145,8 +157,8 @@ class Inpaint:
     fraction: float = 0.5
 
     def __post_init__(self) -> None:
-        if not 0 < self.fraction < 1:
-            raise ValueError(f"fraction must lie in (0, 1), got {self.fraction!r}")
+        if not _is_real(self.fraction) or not 0 < self.fraction < 1:
+            raise ValueError(f"fraction must be a number in (0, 1), got {self.fraction!r}")
 
     def mask(self, shape: torch.Size, generator: torch.Generator) -> torch.Tensor:
         """1 where the pixel is observed, 0 where hidden; exactly round(fraction H W) hidden."""
@@ -224,6 +236,21 @@ class RestorationTasks:
 
     def __post_init__(self) -> None:
         _check_images(self.images, "images")
+        low, high = float(self.images.min()), float(self.images.max())
+        if low < 0 or high > 1:
+            raise ValueError(
+                f"images must lie in [0, 1] (PSNR uses data range 1), got values in "
+                f"[{low:.3g}, {high:.3g}]; divide 8-bit images by 255"
+            )
+        if not isinstance(self.sources, np.ndarray):
+            raise ValueError(
+                f"sources must be a numpy array of shape ({self.images.shape[0]},), "
+                f"got {type(self.sources).__name__}"
+            )
+        if not isinstance(self.operators, tuple):
+            raise ValueError(
+                f"operators must be a tuple of degradations, got {type(self.operators).__name__}"
+            )
         if self.sources.shape != (self.images.shape[0],):
             raise ValueError(
                 f"sources must have shape ({self.images.shape[0]},), got {self.sources.shape}"
