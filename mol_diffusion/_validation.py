@@ -77,8 +77,10 @@ def check_matrix(x: object, name: str, *, cols: int | None = None) -> torch.Tens
         raise ValueError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 2:
         raise ValueError(f"{name} must have shape (batch, dim), got {tuple(x.shape)}")
-    if x.shape[0] < 1:
-        raise ValueError(f"{name} must hold at least one row, got shape {tuple(x.shape)}")
+    if x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(
+            f"{name} must hold at least one row and one column, got shape {tuple(x.shape)}"
+        )
     if cols is not None and x.shape[1] != cols:
         raise ValueError(f"{name} must have {cols} columns, got shape {tuple(x.shape)}")
     if not x.is_floating_point():

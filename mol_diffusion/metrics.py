@@ -27,8 +27,10 @@ from dataclasses import dataclass
 import torch
 
 from mol_diffusion._validation import (
+    check_finite,
     check_generator,
     check_matrix,
+    check_positive_float,
     check_positive_int,
     check_simplex,
 )
@@ -174,6 +176,12 @@ def excess_risk(
 
 def _check_gaussian(mean: torch.Tensor, cov: torch.Tensor, name: str) -> torch.Tensor:
     """Check mean (..., d) and a symmetric positive definite cov (..., d, d); return cholesky."""
+    for what, value in (("mean", mean), ("cov", cov)):
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(
+                f"{what}_{name} must be a torch.Tensor, got {type(value).__name__} "
+                "(use torch.as_tensor)"
+            )
     if cov.shape[-2:] != (mean.shape[-1], mean.shape[-1]):
         raise ValueError(
             f"cov_{name} must have shape (..., {mean.shape[-1]}, {mean.shape[-1]}), "
@@ -230,13 +238,17 @@ def psnr(estimate: torch.Tensor, target: torch.Tensor, data_range: float = 1.0) 
     Returns:
         (B,) PSNR values; +inf where the estimate is exact.
     """
+    for name, value in (("estimate", estimate), ("target", target)):
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
     if estimate.shape != target.shape or estimate.dim() < 2:
         raise ValueError(
             f"estimate and target must share a shape (B, ...), got {tuple(estimate.shape)} "
             f"and {tuple(target.shape)}"
         )
-    if not data_range > 0:
-        raise ValueError(f"data_range must be > 0, got {data_range!r}")
+    check_finite(estimate, "estimate")
+    check_finite(target, "target")
+    check_positive_float(data_range, "data_range")
     mse = ((estimate.to(torch.float64) - target.to(torch.float64)) ** 2).flatten(1).mean(1)
     return 10 * torch.log10(data_range**2 / mse)
 

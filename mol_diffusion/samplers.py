@@ -31,7 +31,7 @@ from mol_diffusion._validation import (
     check_matrix,
     check_positive_int,
 )
-from mol_diffusion.schedules import VPSchedule
+from mol_diffusion.schedules import VPSchedule, check_schedule
 
 __all__ = ["affine_moments", "ddim", "probability_flow", "reverse_sde"]
 
@@ -40,6 +40,7 @@ AffineFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tens
 
 
 def _grid(schedule: VPSchedule, steps: int) -> torch.Tensor:
+    check_schedule(schedule)
     check_positive_int(steps, "steps")
     return torch.linspace(1.0, schedule.t_min, steps + 1, dtype=torch.float64)
 

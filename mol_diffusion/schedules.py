@@ -17,6 +17,7 @@ the schedule: it predicts epsilon and the scheduler turns that into the previous
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass, field
 
 import torch
@@ -28,6 +29,7 @@ __all__ = [
     "DDPMScheduler",
     "SchedulerOutput",
     "VPSchedule",
+    "check_schedule",
     "cosine_betas",
     "linear_betas",
 ]
@@ -49,6 +51,10 @@ class VPSchedule:
     t_min: float = 1e-3
 
     def __post_init__(self) -> None:
+        for name in ("beta_min", "beta_max", "t_min"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise ValueError(f"{name} must be a number, got {value!r}")
         if not (math.isfinite(self.beta_min) and self.beta_min > 0):
             raise ValueError(f"beta_min must be a finite number > 0, got {self.beta_min}")
         if not (math.isfinite(self.beta_max) and self.beta_max >= self.beta_min):
@@ -307,3 +313,13 @@ class DDIMScheduler(DDPMScheduler):
             z = torch.randn(sample.shape, generator=check_generator(generator), dtype=sample.dtype)
             prev = prev + s * z
         return SchedulerOutput(prev_sample=prev, pred_original_sample=x0)
+
+
+def check_schedule(schedule: object, name: str = "schedule") -> VPSchedule:
+    """Return ``schedule`` if it is a ``VPSchedule``; raise ``ValueError`` otherwise."""
+    if not isinstance(schedule, VPSchedule):
+        raise ValueError(
+            f"{name} must be a VPSchedule (e.g. VPSchedule(beta_min=0.1, beta_max=20.0)), "
+            f"got {type(schedule).__name__}"
+        )
+    return schedule

@@ -236,7 +236,7 @@ def _read_cell(path: Path, columns: set[str], key: dict, label: str, code: str):
     hold rows of this cell with the kind's columns."""
     try:
         stored = json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):  # missing, a directory, ...
         return None
     if not isinstance(stored, dict) or set(stored) != {"cell", "code", "rows", "n_rows", "sha256"}:
         return None
@@ -254,6 +254,8 @@ def _read_cell(path: Path, columns: set[str], key: dict, label: str, code: str):
 
 def _write_cell(path: Path, rows: list[dict], label: str, code: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir():  # not a cell file: the cache directory is the engine's own
+        shutil.rmtree(path)
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     stored = {
         "cell": label,
@@ -264,6 +266,16 @@ def _write_cell(path: Path, rows: list[dict], label: str, code: str) -> None:
     }
     tmp.write_text(json.dumps(stored))
     os.replace(tmp, path)  # readers see the old state or the whole file, never a part
+
+
+def _check_config(config) -> None:
+    if not isinstance(getattr(config, "kind", None), ExperimentKind):
+        named = type(config) is str
+        raise ValueError(
+            "config must be an experiment config (load_experiment(name) returns one), got "
+            f"{type(config).__name__}"
+            + (f" {config!r}: use load_experiment({config!r})" if named else "")
+        )
 
 
 def _tasks(todo: list[int], grid: list, key, batch: bool) -> list[list[int]]:
@@ -326,6 +338,12 @@ def run_sweep(
         isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
     ):
         raise ValueError(f"workers must be None (all cores) or an integer >= 1, got {workers!r}")
+    _check_config(config)
+    if executor is not None and not callable(getattr(executor, "submit", None)):
+        raise ValueError(
+            "executor must be a concurrent.futures.Executor (something with submit), got "
+            f"{type(executor).__name__}; for a local pool pass workers=N instead"
+        )
     kind = config.kind
     grid = kind.cells(config)
     columns = kind.columns(config)
@@ -434,6 +452,7 @@ def load_or_run(
     ``table.attrs["code"]`` is the code fingerprint of what computed it and
     ``table.attrs["stale"]`` the reason it is stale (None when current).
     """
+    _check_config(config)
     path = results_path(config, results_dir)
     meta_path = path.with_suffix(".meta.json")
     cache_dir = cell_cache_dir(config, results_dir)
@@ -508,7 +527,7 @@ def cached_table(config, results_dir=None) -> pd.DataFrame | None:
     """The stored table of ``config`` when its meta file holds the config's fingerprint, else
     None (never run, or run with another config).
 
-    A stored table is checked against its meta file (row count, checksum when recorded) and
+    A stored table is checked against its meta file (row count, checksum) and
     against the kind's columns; a damaged or edited table raises ``ValueError`` naming the file.
     The returned table has ``table.attrs["source"] == "loaded"``, ``attrs["code"]`` (the code
     fingerprint recorded, None if none) and ``attrs["stale"]``: why it is not what the running
@@ -522,7 +541,9 @@ def cached_table(config, results_dir=None) -> pd.DataFrame | None:
     if meta.get("fingerprint") != fingerprint(config):
         return None
     data = path.read_bytes()
-    if "sha256" in meta and hashlib.sha256(data).hexdigest() != meta["sha256"]:
+    if "sha256" not in meta:
+        raise _damaged(meta_path, "no checksum of the table (an older meta file)")
+    if hashlib.sha256(data).hexdigest() != meta["sha256"]:
         raise _damaged(path, f"its bytes do not match the checksum in {meta_path.name}")
     try:
         table = read_table(path, config.kind.integer_columns)

@@ -11,14 +11,17 @@ their own elsewhere are not repeated here.
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 
 import mol_diffusion as md
-from mol_diffusion import metrics
+from mol_diffusion import claims, metrics, sweeps
+from mol_diffusion.calibration.scenarios import calibration_table
 from mol_diffusion.config import load_experiment
 from mol_diffusion.policy import DiffusionPolicy, DiffusionPolicyConfig, rollout
 from mol_diffusion.policy.data import Trajectories, action_windows, observation_windows
+from mol_diffusion.schedules import VPSchedule
 from mol_diffusion.scores import LinearGaussianScore, MLPScore, RandomFeatureScore
 from mol_diffusion.tasks import Denoise, Inpaint, RestorationTasks, load_digits_images
 from mol_diffusion.two_stage import two_stage
@@ -100,11 +103,25 @@ def garbage_policy_file(tmp_path, content: bytes):
     return lambda: DiffusionPolicy.load(path)
 
 
-def config_file(tmp_path, edit):
-    text = (md.paths.EXPERIMENTS / "pareto_front.toml").read_text()
+def config_file(tmp_path, edit, name="pareto_front"):
+    text = (md.paths.EXPERIMENTS / f"{name}.toml").read_text()
     path = tmp_path / "edited.toml"
     path.write_text(edit(text))
     return lambda: load_experiment(path)
+
+
+def garbage_calibration(tmp_path):
+    path = tmp_path / "calibration.csv"
+    path.write_bytes(b"\xa9\xff\x00 not a table")
+    return lambda: claims.load_calibration(path)
+
+
+def evaluate(table, **options):
+    return lambda: claims.evaluate("pareto_front", table, **options)
+
+
+def policy_toml(tmp, old, new):
+    return config_file(tmp, lambda t: t.replace(old, new, 1), name="diffusion_policy")
 
 
 CASES = [
@@ -211,6 +228,124 @@ CASES = [
         ),
         ValueError,
         'weights must be "uniform" or a list',
+    ),
+    # schedules, shapes and metrics
+    ("schedule as a string", lambda _: lambda: MLPScore(schedule="vp"), ValueError, "VPSchedule"),
+    ("beta_min as a string", lambda _: lambda: VPSchedule(beta_min="0.1"), ValueError, "beta_min"),
+    (
+        "x without columns",
+        lambda _: (
+            lambda: MLPScore(8, 1, steps=2).fit(
+                torch.zeros(4, 2, dtype=torch.float64),
+                torch.zeros(4, 0, dtype=torch.float64),
+                generator=gen(),
+            )
+        ),
+        ValueError,
+        "x must hold at least one row and one column",
+    ),
+    (
+        "operators as names",
+        lambda _: lambda: RestorationTasks(*digits(), ("denoise",)),
+        ValueError,
+        "operators must be a tuple of degradations",
+    ),
+    (
+        "psnr of a NaN estimate",
+        lambda _: lambda: metrics.psnr(torch.full((2, 4), float("nan")), torch.zeros(2, 4)),
+        ValueError,
+        "estimate must be finite",
+    ),
+    (
+        "psnr data_range as a string",
+        lambda _: lambda: metrics.psnr(torch.zeros(2, 4), torch.ones(2, 4), data_range="1"),
+        ValueError,
+        "data_range must be a finite real number",
+    ),
+    (
+        "kl of numpy arrays",
+        lambda _: lambda: metrics.kl_gaussian(np.zeros(2), np.eye(2), np.zeros(2), np.eye(2)),
+        ValueError,
+        "must be a torch.Tensor",
+    ),
+    # policies and their configs
+    (
+        "unknown beta_schedule",
+        lambda _: lambda: DiffusionPolicyConfig(beta_schedule="quadratic"),
+        ValueError,
+        "beta_schedule must be one of",
+    ),
+    (
+        "env_index of floats",
+        lambda _: lambda: rollout(None, ["PointNavOpen-v0"], [0.7], [0], 5),
+        ValueError,
+        "env_index must hold integers",
+    ),
+    (
+        "negative reset seed",
+        lambda _: lambda: rollout(None, ["PointNavOpen-v0"], [0], [-1], 5),
+        ValueError,
+        "seeds must be integers >= 0",
+    ),
+    (
+        "2-d actions",
+        lambda _: trajectories(actions=np.zeros((2, 5), np.float32)),
+        ValueError,
+        r"actions must have shape \(B, T, A\)",
+    ),
+    (
+        "eval_episodes = 0",
+        lambda tmp: policy_toml(tmp, "eval_episodes = 20", "eval_episodes = 0"),
+        ValueError,
+        "eval_episodes must be >= 1",
+    ),
+    (
+        "action_noise = inf",
+        lambda tmp: policy_toml(tmp, "action_noise = 0.2", "action_noise = inf"),
+        ValueError,
+        "action_noise must be a finite number",
+    ),
+    # the engine, the claims and the calibration
+    (
+        "a name for a config",
+        lambda tmp: lambda: sweeps.load_or_run("pareto_front", results_dir=tmp),
+        ValueError,
+        r"use load_experiment\('pareto_front'\)",
+    ),
+    (
+        "a string for an executor",
+        lambda _: (
+            lambda: sweeps.run_sweep(
+                load_experiment("pareto_front", quick=True), executor="local", progress=False
+            )
+        ),
+        ValueError,
+        "executor must be a concurrent.futures.Executor",
+    ),
+    (
+        "claims of an empty table",
+        lambda _: evaluate(pd.DataFrame(), calibration=None),
+        ValueError,
+        "the table lacks a column its rule reads",
+    ),
+    ("claims of a list", lambda _: evaluate([1, 2, 3]), ValueError, "table must be a pandas"),
+    (
+        "calibration as a path",
+        lambda _: evaluate(pd.DataFrame({"method": []}), calibration="calibration.csv"),
+        ValueError,
+        "calibration must be a DataFrame",
+    ),
+    (
+        "garbage calibration.csv",
+        garbage_calibration,
+        ValueError,
+        "calibration.csv: not a calibration table",
+    ),
+    (
+        "claims_subset as a string",
+        lambda _: lambda: calibration_table(simulations=1, claims_subset="pareto_front"),
+        ValueError,
+        "claims_subset must be a tuple of claim ids",
     ),
 ]
 

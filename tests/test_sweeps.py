@@ -296,25 +296,49 @@ def test_a_damaged_table_is_rejected_with_the_file_and_the_way_out(tmp_path, tar
     assert again.attrs["source"] == "computed" and len(again) == len(cells(config))
 
 
-def test_a_table_without_a_checksum_is_checked_by_rows_and_columns(tmp_path):
+def test_a_meta_file_without_a_checksum_or_with_another_row_count_is_rejected(tmp_path):
     import json
 
     config = load_experiment(write(tmp_path, BASE))
     table = load_or_run(config, workers=1, progress=False, results_dir=tmp_path)
     meta_path = tmp_path / "exp.meta.json"
     meta = json.loads(meta_path.read_text())
+    meta_path.write_text(json.dumps({**meta, "rows": len(table) + 1}))
+    with pytest.raises(ValueError, match=f"{len(table)} rows, but exp.meta.json says"):
+        load_or_run(config, workers=1, progress=False, results_dir=tmp_path)
     del meta["sha256"]  # as in tables written before checksums were recorded
     meta_path.write_text(json.dumps(meta))
-    assert (
-        load_or_run(config, workers=1, progress=False, results_dir=tmp_path).attrs["source"]
-        == "loaded"
-    )
-    damage_truncate(tmp_path / "exp.csv")
-    with pytest.raises(ValueError, match=f"rows, but exp.meta.json says {len(table)}"):
+    with pytest.raises(ValueError, match=r"exp.meta.json: no checksum.*--force"):
         load_or_run(config, workers=1, progress=False, results_dir=tmp_path)
-    table.drop(columns=["risk_se"]).to_csv(tmp_path / "exp.csv", index=False)
-    with pytest.raises(ValueError, match="columns"):
-        load_or_run(config, workers=1, progress=False, results_dir=tmp_path)
+
+
+def test_a_directory_in_place_of_a_cell_file_is_recomputed(tmp_path):
+    from mol_diffusion import sweeps
+
+    config = load_experiment(write(tmp_path, BASE))
+    cache = sweeps.cell_cache_dir(config, tmp_path)
+    sweeps.cell_file(cache, cells(config)[0]).mkdir(parents=True)
+    table = load_or_run(config, workers=1, progress=False, results_dir=tmp_path)
+    assert table.attrs["source"] == "computed" and len(table) == len(cells(config))
+
+
+def test_a_cell_file_whose_rows_fail_their_checksum_is_recomputed(tmp_path, monkeypatch):
+    import json
+
+    from mol_diffusion import sweeps
+
+    config = load_experiment(write(tmp_path, BASE))
+    grid = cells(config)
+    cache = sweeps.cell_cache_dir(config, tmp_path)
+    first = run_sweep(config, workers=1, progress=False, cache_dir=cache)
+    path = sweeps.cell_file(cache, grid[0])
+    stored = json.loads(path.read_text())
+    assert set(stored) == {"cell", "code", "n_rows", "sha256", "rows"}
+    stored["rows"][0]["risk"] = 123.0  # an edited number, the checksum left as it was
+    path.write_text(json.dumps(stored))
+    again = run_sweep(config, workers=1, progress=False, cache_dir=cache)
+    assert again.attrs["cached_cells"] == len(grid) - 1  # every file but the edited one
+    pd.testing.assert_frame_equal(comparable(again, config.kind), comparable(first, config.kind))
 
 
 def test_a_cell_file_without_the_declared_columns_is_recomputed(tmp_path):

@@ -678,6 +678,11 @@ def calibration_table(
     from mol_diffusion.sweeps import default_executor
 
     if claims_subset is not None:
+        if isinstance(claims_subset, str) or not all(isinstance(c, str) for c in claims_subset):
+            raise ValueError(
+                f"claims_subset must be a tuple of claim ids, got {claims_subset!r} "
+                f"(for one claim: ({claims_subset!r},))"
+            )
         unknown = sorted(set(claims_subset) - set(claims.REGISTRY))
         if unknown:
             raise ValueError(f"claims_subset: unknown claims {unknown}")

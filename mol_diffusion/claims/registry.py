@@ -360,7 +360,19 @@ def _check_variation(estimate: Estimate) -> None:
 def load_calibration(path=None) -> pd.DataFrame | None:
     """``calibration.csv`` (``calibration.scenarios.calibration_table``), or None if absent."""
     path = paths.CALIBRATION_CSV if path is None else Path(path)
-    return pd.read_csv(path) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        table = pd.read_csv(path)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise ValueError(
+            f"{path}: not a calibration table ({type(err).__name__}); rebuild it with "
+            "python -m mol_diffusion calibrate"
+        ) from err
+    missing = {"claim", "scenario", "seeds", "rate", "passes", "rule"} - set(table.columns)
+    if missing:
+        raise ValueError(f"{path}: not a calibration table, columns {sorted(missing)} missing")
+    return table
 
 
 def _calibrated(claim_id: str, seeds: int, calibration: pd.DataFrame | None) -> tuple:
@@ -484,10 +496,17 @@ def evaluate(
         effect=claim.effect_text(),
         effect_reason=claim.effect_reason,
         quick=quick,
-        stale=None if table is None else table.attrs.get("stale"),
     )
     if table is None:
         return Verdict(**base, detail=f"not run: no results for experiment {claim.experiment!r}")
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"table must be a pandas DataFrame or None, got {type(table).__name__}")
+    base["stale"] = table.attrs.get("stale")
+    if not (calibration is False or calibration is None or isinstance(calibration, pd.DataFrame)):
+        raise ValueError(
+            "calibration must be a DataFrame (load_calibration(path)), None or False, got "
+            f"{type(calibration).__name__}"
+        )
     try:
         estimate = claim.rule(table, results or {})
         _check_variation(estimate)
@@ -496,6 +515,13 @@ def evaluate(
         return Verdict(
             **base, raw_verdict="not evaluable", verdict="not evaluable", detail=f"{err}"
         )
+    except (AttributeError, KeyError) as err:
+        raise ValueError(
+            f"claim {claim_id}: the table lacks a column its rule reads ({err}); pass the "
+            f"results table of experiment {claim.experiment!r}"
+        ) from err
+    except ValueError as err:
+        raise ValueError(f"claim {claim_id}: {err}") from err
     k = len(estimate.components)
     for part, comp in zip(fields["components"], estimate.components, strict=True):
         # the interval that decides contradiction (1 - 2 alpha / K), beside the 90% one

@@ -25,6 +25,7 @@ diffusion_policy; its claims are in ``claims.policy``.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
@@ -151,8 +152,12 @@ class PolicyExperimentConfig:
             raise ValueError(f"{where}: horizons must be non-empty and include horizon")
         if any(not 0 < h <= self.horizon for h in self.horizons):
             raise ValueError(f"{where}: horizons must lie in [1, horizon], got {self.horizons}")
-        if not (self.action_noise >= 0):
-            raise ValueError(f"{where}: action_noise must be >= 0, got {self.action_noise!r}")
+        if not is_number(self.action_noise) or not (0 <= self.action_noise < math.inf):
+            raise ValueError(
+                f"{where}: action_noise must be a finite number >= 0, got {self.action_noise!r}"
+            )
+        if self.eval_episodes < 1:
+            raise ValueError(f"{where}: eval_episodes must be >= 1, got {self.eval_episodes}")
         check_simplex(self.weights, self.num_envs, name="weights")
         for role in ("specialist", "generalist"):
             if not isinstance(getattr(self, role), DiffusionPolicyConfig):

@@ -54,6 +54,8 @@ class Trajectories:
                 f"observations must have shape (B, T + 1, O), got {self.observations.shape}"
             )
         b, t1, _ = self.observations.shape
+        if self.actions.ndim != 3:
+            raise ValueError(f"actions must have shape (B, T, A), got {self.actions.shape}")
         if t1 < 2:
             raise ValueError(
                 "observations must hold at least one step (T + 1 >= 2), got "

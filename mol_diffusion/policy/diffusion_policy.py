@@ -50,6 +50,7 @@ __all__ = ["DiffusionPolicy", "DiffusionPolicyConfig", "RangeNormalizer", "fit_b
 
 INFERENCE = ("ddpm", "ddim")
 PREDICTIONS = ("sample", "epsilon")
+BETA_SCHEDULES = ("linear", "cosine")  # the DDPM schedules of schedules.DDPMScheduler
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,10 @@ class DiffusionPolicyConfig:
             )
         if self.prediction not in PREDICTIONS:
             raise ValueError(f"prediction must be one of {PREDICTIONS}, got {self.prediction!r}")
+        if self.beta_schedule not in BETA_SCHEDULES:
+            raise ValueError(
+                f"beta_schedule must be one of {BETA_SCHEDULES}, got {self.beta_schedule!r}"
+            )
         if self.inference not in INFERENCE:
             raise ValueError(f"inference must be one of {INFERENCE}, got {self.inference!r}")
         if self.inference_steps > self.num_train_timesteps:

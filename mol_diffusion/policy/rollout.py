@@ -110,8 +110,13 @@ def rollout(
     Returns:
         ``Trajectories`` whose actions are the agent's (clean) actions.
     """
-    env_index = np.asarray(env_index, dtype=np.int64)
-    seeds = np.asarray(seeds, dtype=np.int64)
+    env_index, seeds = np.asarray(env_index), np.asarray(seeds)
+    for name, value in (("env_index", env_index), ("seeds", seeds)):
+        if value.size and not np.issubdtype(value.dtype, np.integer):
+            raise ValueError(f"{name} must hold integers, got dtype {value.dtype}")
+    env_index, seeds = env_index.astype(np.int64), seeds.astype(np.int64)
+    if seeds.size and seeds.min() < 0:
+        raise ValueError(f"seeds must be integers >= 0, got {seeds.min()}")
     if env_index.ndim != 1 or seeds.shape != env_index.shape:
         raise ValueError(
             f"env_index and seeds must be 1-d of one length, got {env_index.shape}, {seeds.shape}"

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from mol_diffusion._validation import check_positive_float, check_positive_int
-from mol_diffusion.schedules import VPSchedule
+from mol_diffusion.schedules import VPSchedule, check_schedule
 from mol_diffusion.scores.linear import LinearGaussianScore
 
 __all__ = ["ConvGaussianScore", "ConvGaussianScoreConfig"]
@@ -47,6 +47,7 @@ class ConvGaussianScoreConfig:
     schedule: VPSchedule = field(default_factory=VPSchedule)
 
     def __post_init__(self) -> None:
+        check_schedule(self.schedule)
         shape = self.image_shape
         if (
             not isinstance(shape, tuple | list)

@@ -39,7 +39,7 @@ from mol_diffusion._validation import (
     check_times,
 )
 from mol_diffusion.objectives import DSMDraws, draw_dsm
-from mol_diffusion.schedules import VPSchedule
+from mol_diffusion.schedules import VPSchedule, check_schedule
 from mol_diffusion.scores.base import InputScaler, ScoreModelBase
 
 __all__ = ["RandomFeatureScore", "RandomFeatureScoreConfig"]
@@ -67,6 +67,7 @@ class RandomFeatureScoreConfig:
 
     def __post_init__(self) -> None:
         check_positive_int(self.num_features, "num_features")
+        check_schedule(self.schedule)
         check_positive_float(self.ridge, "ridge")
         check_positive_int(self.draws_per_pair, "draws_per_pair")
         check_positive_float(self.bandwidth, "bandwidth")

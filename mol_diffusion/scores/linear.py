@@ -24,7 +24,7 @@ from mol_diffusion._validation import (
     check_positive_float,
     check_times,
 )
-from mol_diffusion.schedules import VPSchedule
+from mol_diffusion.schedules import VPSchedule, check_schedule
 from mol_diffusion.scores.base import ScoreModelBase
 
 __all__ = ["LinearGaussianScore", "LinearGaussianScoreConfig"]
@@ -44,6 +44,7 @@ class LinearGaussianScoreConfig:
 
     def __post_init__(self) -> None:
         check_positive_float(self.ridge, "ridge", allow_zero=True)
+        check_schedule(self.schedule)
         check_positive_float(self.min_variance, "min_variance")
 
 

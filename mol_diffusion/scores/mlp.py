@@ -37,7 +37,7 @@ from mol_diffusion.nets import (
     time_embedding,
 )
 from mol_diffusion.objectives import dsm_loss
-from mol_diffusion.schedules import VPSchedule
+from mol_diffusion.schedules import VPSchedule, check_schedule
 from mol_diffusion.scores.base import InputScaler, ScoreModelBase
 
 __all__ = ["MLPScore", "MLPScoreConfig", "fit_batched", "time_embedding"]
@@ -76,6 +76,7 @@ class MLPScoreConfig:
                 f"preconditioning must be one of {PRECONDITIONINGS}, got {self.preconditioning!r}"
             )
         check_training_options(self)
+        check_schedule(self.schedule)
 
 
 def _edm_eps(out, x_t, alpha, sigma, mu, var) -> torch.Tensor:

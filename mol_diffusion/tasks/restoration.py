@@ -247,9 +247,10 @@ class RestorationTasks:
                 f"sources must be a numpy array of shape ({self.images.shape[0]},), "
                 f"got {type(self.sources).__name__}"
             )
-        if not isinstance(self.operators, tuple):
+        if not isinstance(self.operators, tuple) or not all(callable(op) for op in self.operators):
             raise ValueError(
-                f"operators must be a tuple of degradations, got {type(self.operators).__name__}"
+                "operators must be a tuple of degradations (Denoise, Inpaint, Deblur or any "
+                f"callable (x, generator) -> y), got {self.operators!r}"
             )
         if self.sources.shape != (self.images.shape[0],):
             raise ValueError(
