@@ -462,7 +462,12 @@ def load_or_run(
         if table is not None and table.attrs["stale"] is None:
             return table
         if table is None and path.is_file() and progress:
-            print(f"{path.name} holds another config's results: recomputing", file=sys.stderr)
+            why = (
+                f"has no meta file {meta_path.name}"
+                if not meta_path.is_file()
+                else "holds another config's results"
+            )
+            print(f"{path.name} {why}: recomputing", file=sys.stderr)
         if table is not None:
             stale = table.attrs["stale"]
             if reuse_stale:

@@ -20,19 +20,19 @@
 # the same and behave differently (`mol_diffusion/PointNav{Open,Heavy,Shifted}-v0`: hidden
 # actuator gain, drag and obstacle layout). A scripted expert (planner + feedback) goes around
 # the obstacle on the left or on the right: its behaviour is multimodal. The policies are
-# diffusion policies over action chunks (To = 2 observations, Tp = 8 predicted and Ta = 4
-# executed actions, DDPM inference).
+# diffusion policies over action chunks (To observations, Tp predicted and Ta executed actions;
+# the values of this run are printed below).
 #
 # - **Paired data**: n noisy expert demonstrations per environment (observation -> action chunk).
 # - **Specialists**: a small policy per environment on its n demonstrations.
 # - **Labeled-only**: one larger generalist, with no environment id, on the pooled demonstrations.
 # - **Two-stage, offline**: the specialists label the states of m expert trajectories without
 #   actions; the generalist fits those pseudo-actions.
-# - **Two-stage, on-policy**: half of the offline trajectories, then R rounds in which the
-#   generalist is rolled out, the matching specialist labels the states it visits, and the
+# - **Two-stage, on-policy**: m / (R + 1) of the offline trajectories, then R rounds in which
+#   the generalist is rolled out, the matching specialist labels the states it visits, and the
 #   generalist is refitted on everything so far (same budget of m trajectories).
 #
-# Every policy is evaluated on 20 fixed evaluation seeds per environment (disjoint from every
+# Every policy is evaluated on fixed evaluation seeds per environment (disjoint from every
 # training seed); the sub-optimality gap is J_H(expert) - J_H(policy) on the same seeds
 # (`experiments/diffusion_policy.toml`).
 
@@ -51,6 +51,7 @@ import pandas as pd
 import torch
 
 from mol_diffusion import claims, paths, plotting
+from mol_diffusion.kinds.policy import EVAL_SEED
 from mol_diffusion.policy import (
     VARIANTS,
     DiffusionPolicy,
@@ -72,41 +73,58 @@ run_options = dict(
 )
 
 config, table = run_experiment("diffusion_policy", **run_options)
+spec_cfg, gen_cfg = config.specialist, config.generalist
 print(
     f"{len(table)} rows: {table.replicate.nunique()} seeds x n in {sorted(table.n.unique())} x "
-    f"{table.env.nunique()} environments x H in {sorted(table.horizon.unique())}"
+    f"{table.env.nunique()} environments x H in {sorted(table.horizon.unique())}\n"
+    f"To = {spec_cfg.obs_horizon}, Tp = {spec_cfg.pred_horizon}, Ta = {spec_cfg.action_horizon}, "
+    f"{spec_cfg.inference.upper()} inference with {spec_cfg.inference_steps} steps; "
+    f"m = {config.m} trajectories, R = {config.rounds} on-policy rounds "
+    f"({config.m // (config.rounds + 1)} offline trajectories first); "
+    f"{config.eval_episodes} evaluation seeds per environment"
 )
 
 # %% [markdown]
 # ## Multimodal behaviour
 #
-# Expert demonstrations (with the injected action noise) in each environment, and one
-# specialist diffusion policy per environment fitted here on 20 of them, rolled out from the
-# evaluation seeds. Both go around the obstacle on either side.
+# Expert demonstrations (with the experiment's injected action noise) in each environment, and
+# one specialist diffusion policy per environment, fitted here on `N_FIT` other demonstrations
+# of that environment with the experiment's specialist config, rolled out from the first
+# `N_PLOT` evaluation seeds. The expert goes around the obstacle on either side; the line
+# under the figure says how many of the plotted specialist episodes reach a goal.
 
 # %%
-ids, h_plot = config.env_ids, min(config.horizon, 100)
+N_PLOT, N_FIT, PLOT_SEED = 8, 20, 900  # plotted episodes, fit demonstrations, their seeds
+ids, h_plot, noise = config.env_ids, min(config.horizon, 100), config.action_noise
 names = [i.split("/")[-1].removesuffix("-v0") for i in ids]
 demos = [
-    rollout(ExpertAgent(), ids, np.full(8, k), 900 + np.arange(8), h_plot, action_noise=0.2)
+    rollout(
+        ExpertAgent(),
+        ids,
+        np.full(N_PLOT, k),
+        PLOT_SEED + np.arange(N_PLOT),
+        h_plot,
+        action_noise=noise,
+    )
     for k in range(len(ids))
 ]
-spec_cfg = config.specialist
 specialists = []
 for k in range(len(ids)):
-    data = rollout(ExpertAgent(), ids, np.full(20, k), np.arange(20), h_plot, action_noise=0.2)
+    data = rollout(
+        ExpertAgent(), ids, np.full(N_FIT, k), np.arange(N_FIT), h_plot, action_noise=noise
+    )
     policy = DiffusionPolicy(spec_cfg).fit(
         observation_windows(data.observations, spec_cfg.obs_horizon),
         action_windows(data.actions, spec_cfg.obs_horizon, spec_cfg.pred_horizon),
         generator=torch.Generator().manual_seed(k),
     )
     specialists.append(policy)
-env_index = np.repeat(np.arange(len(ids)), 8)
+env_index = np.repeat(np.arange(len(ids)), N_PLOT)
 runs = rollout(
     PolicyAgent(specialists, generator=torch.Generator().manual_seed(0)),
     ids,
     env_index,
-    np.tile(10**6 + np.arange(8), len(ids)),
+    np.tile(EVAL_SEED + np.arange(N_PLOT), len(ids)),
     h_plot,
 )
 panels = {f"expert: {names[k]}": (demos[k].observations, None) for k in range(len(ids))}
@@ -123,6 +141,13 @@ obstacles = {
 fig = plotting.plot_trajectories(panels, obstacles=obstacles)
 plotting.savefig(fig, "diffusion_policy_trajectories", figure_dir)
 plt.show()
+reached = runs.success[:, -1]  # the flag after the last step, as in the results table
+print(
+    f"plotted specialist episodes successful at H = {h_plot}: "
+    + ", ".join(
+        f"{names[k]} {int(reached[env_index == k].sum())}/{N_PLOT}" for k in range(len(ids))
+    )
+)
 
 # %% [markdown]
 # ## Success and return at the full horizon

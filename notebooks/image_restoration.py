@@ -16,14 +16,15 @@
 # %% [markdown]
 # # Image restoration: one blind restorer for three degradations
 #
-# Three tasks degrade scikit-learn's 8 x 8 digits (shipped inside the package): **denoising**
-# (Gaussian noise, σ = 0.3), **inpainting** (half of the pixels hidden) and **deblurring**
-# (Gaussian blur of width 1 px plus a little noise). The condition c is the degraded image, the
-# target x the clean one. The generalist is a conditional diffusion model that sees only c, so
-# it must recognise the degradation itself. Each task has n clean/degraded pairs and m = 600
-# degraded images without originals; train, unlabeled and test images are disjoint.
+# Three tasks degrade scikit-learn's digits (shipped inside the package): **denoising**
+# (Gaussian noise), **inpainting** (a share of the pixels hidden) and **deblurring** (Gaussian
+# blur plus a little noise); the parameters of this run are printed below. The condition c is
+# the degraded image, the target x the clean one. The generalist is a conditional diffusion
+# model that sees only c, so it must recognise the degradation itself. Each task has n
+# clean/degraded pairs and m degraded images without originals; train, unlabeled and test
+# images are disjoint.
 #
-# - **Specialists**: one 5 x 5 linear filter per task with a Gaussian residual
+# - **Specialists**: one small linear filter per task with a Gaussian residual
 #   (`ConvGaussianScore`): few parameters in the mean, so a handful of pairs fixes them.
 # - **Two-stage**: the specialists restore the m unlabeled images of their task (sampled
 #   pseudo-targets); the generalist (an MLP score network) is fitted on those pseudo-pairs.
@@ -31,7 +32,7 @@
 #   with their true originals.
 #
 # Scores are PSNRs of the posterior-mean estimate (the average of several sampled
-# restorations) on the test split, per task and averaged with λ = (1/3, 1/3, 1/3)
+# restorations) on the test split, per task and averaged with the weights λ
 # (`experiments/image_restoration.toml`).
 
 # %% tags=["parameters"]
@@ -65,7 +66,11 @@ family = config.family.build()
 task_names = [kind for kind, _ in config.family.tasks]
 print(
     f"{len(table)} fits, {table.replicate.nunique()} seeds; images {family.image_shape}; "
-    f"split sizes { ({k: len(v) for k, v in family.splits.items()}) }"
+    f"split sizes { ({k: len(v) for k, v in family.splits.items()}) }\n"
+    f"tasks {[(kind, dict(options)) for kind, options in config.family.tasks]}\n"
+    f"specialist {config.specialist.kind} {dict(config.specialist.options)}; generalist "
+    f"{config.generalist.kind}; n = {config.n}, m = {config.m}; posterior draws per image "
+    f"{config.family.posterior_samples}; λ = {[round(w, 3) for w in config.weights[0]]}"
 )
 
 # %% [markdown]

@@ -17,7 +17,8 @@
 # # What unlabeled conditions buy, and where the theory's assumptions matter
 #
 # **Unlabeled scaling.** At fixed n, two-stage risk should fall as m grows, towards a floor set
-# by the specialists' error (larger for smaller n): risk ≈ floor(n) + b / m. The oracle, fitted
+# by the specialists' error (larger for smaller n): risk ≈ a m^b + c(n), with b < 0 and the
+# floor c(n) (heuristically b = -1, the p_gen / m term). The oracle, fitted
 # on m *true* pairs, shows what the generalist class itself achieves with m labels.
 #
 # **Misspecification.** The theory assumes the specialist class contains each task. With
@@ -50,7 +51,10 @@ run_options = dict(
 )
 
 config, table = run_experiment("unlabeled_scaling", **run_options)
-print(f"{len(table)} fits, {table.replicate.nunique()} seeds")
+print(
+    f"{len(table)} fits, {table.replicate.nunique()} seeds; n = {config.n}, m = {config.m}, "
+    f"p_gen = {sorted(table.num_params.unique())}"
+)
 table.groupby(["method", "n", "m"], dropna=False).risk.mean().unstack("m")
 
 # %% [markdown]
@@ -73,7 +77,11 @@ pd.concat({n: f.summary_frame() for n, f in floors.items()}, names=["n"]).drople
 # ## Misspecified tasks: linear specialists for non-linear means
 
 # %%
-_, mis = run_experiment("misspecified", **run_options)
+mis_config, mis = run_experiment("misspecified", **run_options)
+print(
+    f"non-linearity {mis_config.family.nonlinearity} of the conditional means, "
+    f"{mis_config.specialist.kind} specialists; n = {mis_config.n}, {mis.replicate.nunique()} seeds"
+)
 excess = claims.excess_over_oracle(mis, int(mis.capacity.max()))
 floor = stats.fit_power_law_with_floor(excess.n.astype(float), excess.excess, excess.replicate)
 fig = plotting.plot_excess_vs_n(

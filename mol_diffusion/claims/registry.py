@@ -521,7 +521,10 @@ def evaluate(
             f"results table of experiment {claim.experiment!r}"
         ) from err
     except ValueError as err:
-        raise ValueError(f"claim {claim_id}: {err}") from err
+        numeric = table.select_dtypes("floating")
+        holes = sorted(numeric.columns[numeric.isna().any()])
+        hint = f" (the table has missing values in {holes})" if holes else ""
+        raise ValueError(f"claim {claim_id}: {err}{hint}") from err
     k = len(estimate.components)
     for part, comp in zip(fields["components"], estimate.components, strict=True):
         # the interval that decides contradiction (1 - 2 alpha / K), beside the 90% one
