@@ -36,19 +36,24 @@ calibrate: $(STAMP)  ## size and power of every claim rule by simulation (2 work
 # re-executes every notebook, and a sweep only where the code its kind uses changed.
 # make figures first lists every stored table (current, stale or missing) and re-executes the
 # notebooks of the stale and missing ones, which recomputes them; REUSE_STALE=1 keeps stale
-# tables (each use warns). make figures PAPERMILL_ARGS="-p force True" recomputes every sweep
+# tables (each use warns; a table of another config cannot be reused). make figures PAPERMILL_ARGS="-p force True" recomputes every sweep
 # (delete build/ first). The paper is rebuilt at the end when TeX is installed (make tex).
 BUILD     := build
 NOTEBOOKS := $(basename $(notdir $(wildcard notebooks/*.py)))
 LIBRARY   := $(shell find mol_diffusion -name '*.py')
 NB_STAMPS := $(NOTEBOOKS:%=$(BUILD)/%.stamp)
-NB_ARGS    = --log-level WARNING $(if $(REUSE_STALE),-p reuse_stale True) $(PAPERMILL_ARGS)
+REUSE     := $(filter 1 yes true,$(REUSE_STALE))
+NB_ARGS    = --log-level WARNING $(if $(REUSE),-p reuse_stale True) $(PAPERMILL_ARGS)
 
 $(BUILD)/%.d: notebooks/%.py
 	@mkdir -p $(BUILD)
 	@printf '$(BUILD)/%s.stamp:' $* > $@
-	@grep -oE '(load|run)_experiment\("[A-Za-z0-9_]+"' $< | sed -E 's/.*\("([^"]+)"/ experiments\/\1.toml/' | sort -u | tr -d '\n' >> $@
+	@grep -oE '(load|run)_experiment\("[A-Za-z0-9_]+"' $< | sed -E 's/.*\("([^"]+)"/ experiments\/\1.toml experiments\/results\/\1.meta.json/' | sort -u | tr -d '\n' >> $@
 	@echo >> $@
+
+# A table recomputed elsewhere (python -m mol_diffusion run) re-executes its notebooks; a
+# missing one is made by its notebook.
+experiments/results/%.meta.json: ;
 
 -include $(NOTEBOOKS:%=$(BUILD)/%.d)
 
@@ -60,7 +65,7 @@ $(BUILD)/%.stamp: notebooks/%.py $(LIBRARY) | $(STAMP)
 
 figures: | $(STAMP)  ## execute the notebooks into notebooks/executed/ (recomputing stale tables), write figures/, report, paper
 	@$(BIN)/python -m mol_diffusion run
-	@$(if $(REUSE_STALE),true,for e in $$($(BIN)/python -m mol_diffusion stale); do \
+	@$(if $(REUSE),true,for e in $$($(BIN)/python -m mol_diffusion stale); do \
 	  grep -l "experiments/$$e.toml" $(BUILD)/*.d 2>/dev/null | sed 's/\.d$$/.stamp/' | xargs -r rm -f; done)
 	@$(MAKE) --no-print-directory notebooks
 	$(BIN)/python -m mol_diffusion report

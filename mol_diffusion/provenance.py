@@ -18,6 +18,7 @@ import copy
 import functools
 import hashlib
 import importlib.metadata
+import inspect
 import json
 import types
 from pathlib import Path
@@ -134,10 +135,20 @@ def code_fingerprint(modules, exclude=()) -> str:
 
 
 def kind_code_fingerprint(kind) -> str | None:
-    """The code fingerprint of an experiment kind's module and what it imports; None for a
-    kind defined outside the package (its source is not ours to parse)."""
+    """The code fingerprint of an experiment kind's module and the package modules it imports.
+    A kind defined outside the package is fingerprinted by its own source file (normalized the
+    same way; what that file imports from elsewhere is not followed); None when Python cannot
+    find its source (a kind defined interactively)."""
     module = type(kind).__module__
-    return code_fingerprint([module]) if _path(module) is not None else None
+    if _path(module) is not None:
+        return code_fingerprint([module])
+    try:
+        source = Path(inspect.getsourcefile(type(kind)) or "").read_text()
+    except (TypeError, OSError):
+        return None
+    tree = _StripDocstrings().visit(ast.parse(source))
+    text = ast.dump(tree, annotate_fields=False, include_attributes=False)
+    return "x" + hashlib.sha256(text.encode()).hexdigest()[:15]
 
 
 # The libraries whose numerics a results table depends on (a missing one is recorded as None).
@@ -182,16 +193,21 @@ def stale_reason(recorded, kind) -> str | None:
     if not isinstance(recorded, dict) or "fingerprint" not in recorded:
         return "computed by unrecorded code (before tables recorded their code's fingerprint)"
     now = code_record(kind)
+    if now["modules"] is None:
+        return "the source of its experiment kind cannot be found: nothing says which code it is"
     if recorded["fingerprint"] == now["fingerprint"]:
         return None
     changes = []
     if recorded.get("modules") != now["modules"]:
+        inside = _path(type(kind).__module__) is not None
+        where = (
+            f"the {len(module_closure([type(kind).__module__]))} package modules it uses"
+            if inside
+            else "the kind's own source file"
+        )
         changes.append(
             f"the code of its experiment kind changed (fingerprint {recorded.get('modules')} "
-            f"-> {now['modules']} over the {len(module_closure([type(kind).__module__]))} "
-            "package modules it uses)"
-            if now["modules"] is not None
-            else "its experiment kind is defined outside the package and may have changed"
+            f"-> {now['modules']} over {where})"
         )
     before = recorded.get("libraries") or {}
     for package, version in now["libraries"].items():

@@ -367,6 +367,7 @@ def run_sweep(
         file=sys.stderr,
         # in a notebook or a log, one refresh a minute, so saved outputs are not flooded
         mininterval=0.1 if _is_terminal(sys.stderr) else PROGRESS_INTERVAL,
+        maxinterval=10.0 if _is_terminal(sys.stderr) else PROGRESS_INTERVAL,
     )
 
     def finished(task: list[int], out) -> None:
@@ -397,9 +398,11 @@ def run_sweep(
             except BrokenProcessPool as err:
                 raise RuntimeError(
                     "a worker process died before finishing its cells. If this runs from a "
-                    'script, call the sweep under `if __name__ == "__main__":` (spawned '
-                    "workers import the script again, and an unguarded call starts a sweep in "
-                    "each of them), or pass workers=1; the cells finished so far are kept"
+                    'script without `if __name__ == "__main__":` around the sweep, that is the '
+                    "cause (spawned workers import the script again, and an unguarded call "
+                    "starts a sweep in each of them): add the guard or pass workers=1. "
+                    "Otherwise a worker crashed or ran out of memory (its error is above)"
+                    + ("; the cells finished so far are kept" if cache_dir is not None else "")
                 ) from err
             finally:
                 if owned:
@@ -462,12 +465,8 @@ def load_or_run(
         if table is not None and table.attrs["stale"] is None:
             return table
         if table is None and path.is_file() and progress:
-            why = (
-                f"has no meta file {meta_path.name}"
-                if not meta_path.is_file()
-                else "holds another config's results"
-            )
-            print(f"{path.name} {why}: recomputing", file=sys.stderr)
+            why = table_staleness(config, path)
+            print(f"{path.name}: {why}; recomputing", file=sys.stderr)
         if table is not None:
             stale = table.attrs["stale"]
             if reuse_stale:
@@ -499,9 +498,13 @@ def load_or_run(
         "code": code,
         "platform": platform_stamp(),
     }
+    meta_tmp = meta_path.with_name(f"{meta_path.name}.tmp")
+    meta_tmp.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     os.replace(tmp, path)  # never leave a half-written table under the real name
-    meta_path.write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    shutil.rmtree(cache_dir, ignore_errors=True)  # the table now holds every cell
+    os.replace(meta_tmp, meta_path)
+    # the table now holds every cell; cells of this config left by other code go too
+    for old in cache_dir.parent.glob(f"{cache_dir.name.rsplit('-', 1)[0]}-*"):
+        shutil.rmtree(old, ignore_errors=True)
     cached, total = table.attrs.pop("cached_cells"), table.attrs.pop("cells")
     if cached:
         source = f"resumed ({cached} of {total} cells cached)"
@@ -528,23 +531,17 @@ def _meta(meta_path: Path) -> dict:
     return meta
 
 
-def cached_table(config, results_dir=None) -> pd.DataFrame | None:
-    """The stored table of ``config`` when its meta file holds the config's fingerprint, else
-    None (never run, or run with another config).
-
-    A stored table is checked against its meta file (row count, checksum) and
-    against the kind's columns; a damaged or edited table raises ``ValueError`` naming the file.
-    The returned table has ``table.attrs["source"] == "loaded"``, ``attrs["code"]`` (the code
-    fingerprint recorded, None if none) and ``attrs["stale"]``: why it is not what the running
-    code computes (``provenance.stale_reason``), None when it is current.
-    """
-    path = results_path(config, results_dir)
+def stored_table(config, path) -> pd.DataFrame:
+    """The table stored at ``path`` for ``config``, checked against its meta file (row count,
+    checksum) and the kind's columns; a damaged or edited table raises ``ValueError`` naming
+    the file. ``attrs["code"]`` is the code fingerprint recorded (None if none) and
+    ``attrs["stale"]`` why the table is not what the running code computes from ``config``
+    (``table_staleness``), None when it is current."""
+    path = Path(path)
     meta_path = path.with_suffix(".meta.json")
-    if not (path.is_file() and meta_path.is_file()):
-        return None
+    if not meta_path.is_file():
+        raise _damaged(path, f"no meta file {meta_path.name} beside it")
     meta = _meta(meta_path)
-    if meta.get("fingerprint") != fingerprint(config):
-        return None
     data = path.read_bytes()
     if "sha256" not in meta:
         raise _damaged(meta_path, "no checksum of the table (an older meta file)")
@@ -563,31 +560,55 @@ def cached_table(config, results_dir=None) -> pd.DataFrame | None:
     table.attrs.update(
         source="loaded",
         code=recorded.get("fingerprint") if isinstance(recorded, dict) else None,
-        stale=stale_reason(recorded, config.kind),
+        stale=_staleness(config, meta),
     )
     return table
 
 
-def table_staleness(config, path) -> str | None:
-    """Why the table at ``path`` is not what the running code computes from ``config`` (no
-    meta file, another config, other code: ``provenance.stale_reason``), None when it is. Reads
-    the meta file only; ``cached_table`` checks the table itself."""
-    meta_path = Path(path).with_suffix(".meta.json")
-    if not meta_path.is_file():
-        return f"no meta file {meta_path.name}"
-    meta = _meta(meta_path)
+def cached_table(config, results_dir=None) -> pd.DataFrame | None:
+    """The stored table of ``config`` (``stored_table``) when its meta file holds the config's
+    fingerprint, else None (never run, or run with another config). The returned table has
+    ``attrs["source"] == "loaded"`` and ``attrs["stale"]`` (None when current)."""
+    path = results_path(config, results_dir)
+    meta_path = path.with_suffix(".meta.json")
+    if not (path.is_file() and meta_path.is_file()):
+        return None
+    if _meta(meta_path).get("fingerprint") != fingerprint(config):
+        return None
+    return stored_table(config, path)
+
+
+def _staleness(config, meta: dict) -> str | None:
     if meta.get("fingerprint") != fingerprint(config):
-        return "its meta file holds another config fingerprint (another config, or older code)"
+        return OTHER_CONFIG
     return stale_reason(meta.get("code"), config.kind)
 
 
+# Why a stored table whose meta file names another config is not this config's results.
+OTHER_CONFIG = "computed from another config (its meta file holds another config fingerprint)"
+
+
+def table_staleness(config, path) -> str | None:
+    """Why the table at ``path`` is not what the running code computes from ``config``: no
+    meta file, another config (``OTHER_CONFIG``), other code (``provenance.stale_reason``);
+    None when it is current. Reads the meta file only; ``stored_table`` checks the table."""
+    meta_path = Path(path).with_suffix(".meta.json")
+    if not meta_path.is_file():
+        return f"no meta file {meta_path.name}"
+    return _staleness(config, _meta(meta_path))
+
+
 def table_status(config, results_dir=None) -> str:
-    """``"current"``, ``"missing"`` (no table) or ``"stale: <why>"`` (``table_staleness``)."""
+    """``"current"``, ``"missing"`` (no table), ``"other config: <why>"`` (a table of another
+    config, which ``reuse_stale`` cannot reuse) or ``"stale: <why>"`` (this config, other
+    code)."""
     path = results_path(config, results_dir)
     if not path.is_file():
         return "missing"
     why = table_staleness(config, path)
-    return "current" if why is None else f"stale: {why}"
+    if why is None:
+        return "current"
+    return f"other config: {why}" if why == OTHER_CONFIG else f"stale: {why}"
 
 
 def run_experiment(

@@ -326,9 +326,15 @@ CASES = [
         "claims of an empty table",
         lambda _: evaluate(pd.DataFrame(), calibration=None),
         ValueError,
-        "the table lacks a column its rule reads",
+        "the table of .pareto_front. has no rows",
     ),
     ("claims of a list", lambda _: evaluate([1, 2, 3]), ValueError, "table must be a pandas"),
+    (
+        "claims of another table",
+        lambda _: evaluate(pd.DataFrame({"foo": [1.0], "bar": [2.0]}), calibration=None),
+        ValueError,
+        r"lacks the columns \[.*'risk_task0'.*\] of experiment 'pareto_front'",
+    ),
     (
         "calibration as a path",
         lambda _: evaluate(pd.DataFrame({"method": []}), calibration="calibration.csv"),
@@ -360,3 +366,48 @@ def test_bad_input_gives_a_clear_error(case, make, error, match, tmp_path):
 def test_the_table_has_no_duplicate_case():
     names = [c[0] for c in CASES]
     assert len(names) == len(set(names))
+
+
+UNGUARDED = """
+from mol_diffusion.config import load_experiment
+from mol_diffusion.sweeps import run_sweep
+
+config = load_experiment({toml!r})
+print(len(run_sweep(config, workers=2, progress=False)))
+"""
+
+
+def test_a_script_without_the_main_guard_is_told_what_to_do(tmp_path):
+    """Spawned workers import the script again; the unguarded sweep call in each of them stops
+    with the advice, and so does the parent (the README says the same)."""
+    import subprocess
+    import sys
+
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(TINY_TOML)
+    script = tmp_path / "unguarded.py"
+    script.write_text(UNGUARDED.format(toml=str(toml)))
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path
+    )
+    assert run.returncode != 0
+    assert 'put the call under `if __name__ == "__main__":`' in run.stderr  # each worker's
+    assert "RuntimeError: a worker process died" in run.stderr  # the parent's
+
+
+TINY_TOML = """
+kind = "gaussian"
+seed = 9
+replicates = 2
+methods = ["oracle"]
+n = [8]
+m = [32]
+risk_draws = 64
+[family]
+num_tasks = 2
+[specialist]
+kind = "linear"
+[generalist]
+kind = "random_features"
+capacities = [4]
+"""

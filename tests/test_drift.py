@@ -40,6 +40,7 @@ from mol_diffusion.sweeps import (
     read_table,
     results_path,
     rows_table,
+    table_status,
 )
 
 CROSS_CPU_RTOL = {  # measured largest relative difference x about 50, see the module docstring
@@ -74,6 +75,7 @@ def meta(config) -> dict:
 def test_every_shipped_config_has_a_committed_table_of_its_fingerprint(name):
     config = load_experiment(name)
     assert meta(config)["fingerprint"] == fingerprint(config), f"{name}: the table is stale"
+    assert table_status(config) == "current", f"{name}: {table_status(config)}"
     assert meta(config)["rows"] == len(read_table(results_path(config)))
     assert name in CROSS_CPU_RTOL, f"{name}: declare its cross-CPU tolerance in this file"
 

@@ -102,10 +102,46 @@ def test_a_change_of_the_running_code_makes_stored_tables_stale(tiny, monkeypatc
     why = sweeps.table_status(config, results)
     assert why.startswith("stale: the code of its experiment kind changed")
     assert "-> ffffffffffffffff" in why
-    # cells of the new code go to their own directory: nothing computed before is resumed
-    assert sweeps.cell_cache_dir(config, results).name.endswith(
-        provenance.code_record(config.kind)["fingerprint"]
+
+
+def test_cells_written_by_other_code_are_not_resumed_from(tmp_path, monkeypatch):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    config = load_experiment(path)
+    cache = tmp_path / "cells"
+    first = sweeps.run_sweep(config, workers=1, progress=False, cache_dir=cache)
+    again = sweeps.run_sweep(config, workers=1, progress=False, cache_dir=cache)
+    assert again.attrs["cached_cells"] == len(first)  # same code: every cell resumed
+    monkeypatch.setattr(provenance, "kind_code_fingerprint", lambda kind: "f" * 16)
+    other = sweeps.run_sweep(config, workers=1, progress=False, cache_dir=cache)
+    assert other.attrs["cached_cells"] == 0  # the same files, written by other code
+    # and load_or_run keys its cell directory by the code, so it never even looks there
+    assert sweeps.cell_cache_dir(config, tmp_path).name.endswith(
+        "-" + provenance.code_record(config.kind)["fingerprint"]
     )
+
+
+def test_a_table_of_another_config_is_not_reusable_and_says_so(tiny, capsys):
+    config, _, results = tiny
+    edit_meta(results, lambda meta: meta.update(fingerprint="0" * 16))
+    assert sweeps.table_status(config, results).startswith("other config: ")
+    table = load_or_run(config, workers=1, progress=True, results_dir=results, reuse_stale=True)
+    assert table.attrs["source"] == "computed"
+    assert "tiny.csv: computed from another config" in capsys.readouterr().err
+
+
+def test_a_kind_outside_the_package_is_fingerprinted_by_its_source(tmp_path, monkeypatch):
+    import sys
+
+    (tmp_path / "outside_kind.py").write_text("class Kind:\n    name = 'k'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import outside_kind
+
+    before = provenance.kind_code_fingerprint(outside_kind.Kind())
+    assert before is not None and before.startswith("x")
+    (tmp_path / "outside_kind.py").write_text("class Kind:\n    name = 'k2'\n")
+    assert provenance.kind_code_fingerprint(outside_kind.Kind()) != before
+    del sys.modules["outside_kind"]
 
 
 def test_cli_lists_table_states_and_says_what_it_did_and_from_which_code(tiny, capsys):

@@ -389,3 +389,17 @@ def test_a_cached_cell_of_another_cell_is_not_trusted(tmp_path):
     resumed = run_sweep(config, workers=1, progress=False, cache_dir=cache)
     assert resumed.attrs["cached_cells"] == len(grid) - 1
     pd.testing.assert_frame_equal(comparable(resumed, config.kind), comparable(fresh, config.kind))
+
+
+def test_progress_refreshes_rarely_when_stderr_is_not_a_terminal(tmp_path, monkeypatch):
+    """In a notebook or a log the bar refreshes once a minute, so saved outputs hold a few
+    lines, not one per cell."""
+    import io
+    import sys
+
+    config = load_experiment(write(tmp_path, BASE))
+    stream = io.StringIO()  # not a terminal, like a kernel's stderr
+    monkeypatch.setattr(sys, "stderr", stream)
+    run_sweep(config, workers=1, progress=True)
+    refreshes = stream.getvalue().count("\r")
+    assert 1 <= refreshes <= 3, stream.getvalue()  # the first and the last state

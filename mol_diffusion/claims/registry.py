@@ -58,7 +58,7 @@ from mol_diffusion import paths, stats
 from mol_diffusion.artifacts import write_if_changed
 from mol_diffusion.config import load_experiment, load_preregistration
 from mol_diffusion.provenance import function_fingerprint
-from mol_diffusion.sweeps import read_table, table_staleness
+from mol_diffusion.sweeps import stored_table
 
 __all__ = [
     "ALPHA",
@@ -421,18 +421,16 @@ def _status(claim: Claim, table: pd.DataFrame, quick: bool) -> str:
 # ---------------------------------------------------------------- evaluation and outputs
 def load_results(quick: bool = False, results_dir=None) -> dict[str, pd.DataFrame]:
     """Results tables found under ``results_dir`` (default ``experiments/results``;
-    ``<name>-quick.csv`` when quick). Each table's ``attrs["stale"]`` says why it is not what
-    the running code computes from its config (``sweeps.table_staleness``), None when it is;
-    verdicts on a stale table say so."""
+    ``<name>-quick.csv`` when quick), each checked against its meta file (``sweeps.stored_table``:
+    a damaged table raises ``ValueError``). Each table's ``attrs["stale"]`` says why it is not
+    what the running code computes from its config, None when it is; verdicts on a stale table
+    say so."""
     directory = paths.RESULTS if results_dir is None else Path(results_dir)
     tables = {}
     for experiment in sorted({c.experiment for c in REGISTRY.values()}):
         path = directory / f"{experiment}{'-quick' if quick else ''}.csv"
         if path.is_file():
-            config = load_experiment(experiment, quick=quick)
-            table = read_table(path, config.kind.integer_columns)
-            table.attrs["stale"] = table_staleness(config, path)
-            tables[experiment] = table
+            tables[experiment] = stored_table(load_experiment(experiment, quick=quick), path)
     return tables
 
 
@@ -440,6 +438,12 @@ def _claim(claim_id: str) -> Claim:
     if claim_id not in REGISTRY:
         raise ValueError(f"unknown claim {claim_id!r}; registered: {sorted(REGISTRY)}")
     return REGISTRY[claim_id]
+
+
+def _missing_columns(claim: Claim, table: pd.DataFrame) -> list[str]:
+    """The columns of the claim's experiment's table that ``table`` lacks."""
+    config = load_experiment(claim.experiment)
+    return sorted(set(config.kind.columns(config)) - set(table.columns))
 
 
 def rule_fingerprint(claim_id: str) -> str:
@@ -501,30 +505,43 @@ def evaluate(
         return Verdict(**base, detail=f"not run: no results for experiment {claim.experiment!r}")
     if not isinstance(table, pd.DataFrame):
         raise ValueError(f"table must be a pandas DataFrame or None, got {type(table).__name__}")
-    base["stale"] = table.attrs.get("stale")
+    control = (results or {}).get(claim.control) if claim.control else None
+    stale = [
+        f"{name}: {t.attrs['stale']}"
+        for name, t in ((claim.experiment, table), (claim.control, control))
+        if t is not None and t.attrs.get("stale")
+    ]
+    base["stale"] = "; ".join(stale) or None
     if not (calibration is False or calibration is None or isinstance(calibration, pd.DataFrame)):
         raise ValueError(
             "calibration must be a DataFrame (load_calibration(path)), None or False, got "
             f"{type(calibration).__name__}"
         )
+    if table.empty:
+        raise ValueError(f"claim {claim_id}: the table of {claim.experiment!r} has no rows")
     try:
         estimate = claim.rule(table, results or {})
+    except stats.InsufficientDataError as err:
+        return Verdict(
+            **base, raw_verdict="not evaluable", verdict="not evaluable", detail=f"{err}"
+        )
+    except (AttributeError, KeyError) as err:
+        missing = _missing_columns(claim, table)
+        if not missing:
+            raise  # a column is there: a bug in the rule, not bad input
+        raise ValueError(
+            f"claim {claim_id}: the table lacks the columns {missing} of experiment "
+            f"{claim.experiment!r}; pass that experiment's results table"
+        ) from err
+    except ValueError as err:
+        raise ValueError(f"claim {claim_id}: {err}") from err
+    try:
         _check_variation(estimate)
         fields = decide(claim, estimate)
     except stats.InsufficientDataError as err:
         return Verdict(
             **base, raw_verdict="not evaluable", verdict="not evaluable", detail=f"{err}"
         )
-    except (AttributeError, KeyError) as err:
-        raise ValueError(
-            f"claim {claim_id}: the table lacks a column its rule reads ({err}); pass the "
-            f"results table of experiment {claim.experiment!r}"
-        ) from err
-    except ValueError as err:
-        numeric = table.select_dtypes("floating")
-        holes = sorted(numeric.columns[numeric.isna().any()])
-        hint = f" (the table has missing values in {holes})" if holes else ""
-        raise ValueError(f"claim {claim_id}: {err}{hint}") from err
     k = len(estimate.components)
     for part, comp in zip(fields["components"], estimate.components, strict=True):
         # the interval that decides contradiction (1 - 2 alpha / K), beside the 90% one
