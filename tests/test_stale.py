@@ -169,13 +169,23 @@ def test_verdicts_on_a_stale_table_say_so(tiny):
     _, table, _ = tiny
     table.attrs["stale"] = "torch 1.0.0 -> 2.13.0"
     verdict = claims.evaluate("scarce_label_advantage", table, calibration=None)
-    assert verdict.stale == "torch 1.0.0 -> 2.13.0"
+    assert verdict.stale == "sample_complexity: torch 1.0.0 -> 2.13.0"  # the table it reads
     assert verdict.status_label.endswith(", STALE TABLE")
-    assert "STALE TABLE: torch 1.0.0" in claims.describe(verdict)
+    assert "STALE TABLE: sample_complexity: torch 1.0.0" in claims.describe(verdict)
     assert claims.verdict_frame([verdict]).status[0].endswith("STALE TABLE")
     table.attrs["stale"] = None
     fresh = claims.evaluate("scarce_label_advantage", table, calibration=None)
     assert fresh.stale is None and "STALE" not in fresh.status_label
+
+
+def test_a_stale_control_table_marks_the_verdict_that_compares_with_it(tiny):
+    _, table, _ = tiny
+    control = table.copy()
+    control.attrs["stale"] = "torch 1.0.0 -> 2.13.0"
+    verdict = claims.evaluate(
+        "misspecified_floor", table, results={"sample_complexity": control}, calibration=None
+    )
+    assert verdict.stale == "sample_complexity: torch 1.0.0 -> 2.13.0"
 
 
 def test_load_results_marks_each_table_current_or_stale(tmp_path):
