@@ -61,9 +61,13 @@ def _imports(module: str) -> set[str]:
     """Package modules that ``module`` imports by name. The ``__init__`` of a package above an
     imported module is not followed unless imported itself: it re-exports, it does not compute
     the numbers (``import mol_diffusion.kinds.grid`` does not pull in every other kind)."""
+    tree = _tree(module)
+    cached = getattr(tree, "package_imports", None)  # kept on the cached parse, like its text
+    if cached is not None:
+        return set(cached)
     is_package = _path(module).name == "__init__.py"
     found = set()
-    for node in ast.walk(_tree(module)):
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -80,6 +84,7 @@ def _imports(module: str) -> set[str]:
             continue
         found.update(name for name in names if _path(name) is not None)
     found.discard(module)
+    tree.package_imports = frozenset(found)
     return found
 
 
