@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from tiny_configs import TINY
 
 import mol_diffusion as md
 from mol_diffusion import claims, metrics, sweeps
@@ -384,7 +385,7 @@ def test_a_script_without_the_main_guard_is_told_what_to_do(tmp_path):
     import sys
 
     toml = tmp_path / "tiny.toml"
-    toml.write_text(TINY_TOML)
+    toml.write_text(TINY.replace("replicates = 1", "replicates = 2"))  # two tasks
     script = tmp_path / "unguarded.py"
     script.write_text(UNGUARDED.format(toml=str(toml)))
     run = subprocess.run(
@@ -393,21 +394,3 @@ def test_a_script_without_the_main_guard_is_told_what_to_do(tmp_path):
     assert run.returncode != 0
     assert 'put the call under `if __name__ == "__main__":`' in run.stderr  # each worker's
     assert "RuntimeError: a worker process died" in run.stderr  # the parent's
-
-
-TINY_TOML = """
-kind = "gaussian"
-seed = 9
-replicates = 2
-methods = ["oracle"]
-n = [8]
-m = [32]
-risk_draws = 64
-[family]
-num_tasks = 2
-[specialist]
-kind = "linear"
-[generalist]
-kind = "random_features"
-capacities = [4]
-"""

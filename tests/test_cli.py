@@ -1,25 +1,9 @@
 """The command line: run lists the experiments, takes --results-dir, says what it did."""
 
 import pytest
+from tiny_configs import TINY
 
 from mol_diffusion.__main__ import main
-
-TINY = """
-kind = "gaussian"
-seed = 9
-replicates = 1
-methods = ["labeled_only", "oracle"]
-n = [8]
-m = [32]
-risk_draws = 128
-[family]
-num_tasks = 2
-[specialist]
-kind = "linear"
-[generalist]
-kind = "random_features"
-capacities = [4]
-"""
 
 
 def test_run_without_an_experiment_lists_them_with_their_kinds(capsys):

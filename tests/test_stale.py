@@ -10,28 +10,12 @@ engine, the CLI and the claims all notice.
 import json
 
 import pytest
+from tiny_configs import TINY
 
 from mol_diffusion import claims, provenance, sweeps
 from mol_diffusion.__main__ import main
 from mol_diffusion.config import load_experiment
 from mol_diffusion.sweeps import StaleResultsWarning, load_or_run
-
-TINY = """
-kind = "gaussian"
-seed = 9
-replicates = 1
-methods = ["labeled_only", "oracle"]
-n = [8]
-m = [32]
-risk_draws = 128
-[family]
-num_tasks = 2
-[specialist]
-kind = "linear"
-[generalist]
-kind = "random_features"
-capacities = [4]
-"""
 
 
 @pytest.fixture
