@@ -90,6 +90,34 @@ def test_random_feature_fit_solves_the_normal_equations(seed, num_features, ridg
     np.testing.assert_allclose(W.numpy(), ref, rtol=1e-6, atol=1e-8)
 
 
+@given(seed=st.integers(0, 10_000), num_features=st.integers(1, 40), rows=st.integers(1, 60))
+def test_random_feature_prediction_is_the_feature_map_times_w(seed, num_features, rows):
+    """eps() never builds Phi (it sums a_k (g^T W_k) over the affine inputs); it must equal
+    the definition Phi W of the module docstring to rounding."""
+    fam = make_gaussian_family(2, 3, 2, seed=seed)
+    g = torch.Generator().manual_seed(seed)
+    c, x = fam.sample(1, 30, g)
+    model = RandomFeatureScore(num_features, draws_per_pair=2).fit(c, x, generator=g)
+    x_t = torch.randn(rows, 3, generator=g, dtype=torch.float64)
+    c_t = torch.randn(rows, 2, generator=g, dtype=torch.float64)
+    t = torch.rand(rows, generator=g, dtype=torch.float64) * 0.98 + 0.01
+    expected = model.features(x_t, c_t, t) @ model.W
+    torch.testing.assert_close(model.eps(x_t, c_t, t), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_random_feature_fit_rejects_negative_weights():
+    fam = make_gaussian_family(2, 2, 1, seed=0)
+    g = torch.Generator().manual_seed(0)
+    c, x = fam.sample(0, 10, g)
+    model = RandomFeatureScore(4)
+    model.init_features(c, x, None, g)
+    draws = draw_dsm(x, model.schedule, g, draws_per_pair=1)
+    weights = torch.ones(10, dtype=torch.float64)
+    weights[3] = -0.5
+    with pytest.raises(ValueError, match="weights must be >= 0"):
+        model.solve(draws, c, weights)
+
+
 @given(
     seed=st.integers(0, 10_000),
     weights=st.sampled_from([(1 / 3, 1 / 3, 1 / 3), (0.6, 0.3, 0.1), (0.0, 0.5, 0.5)]),

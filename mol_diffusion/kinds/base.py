@@ -32,6 +32,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 __all__ = [
     "ExperimentKind",
@@ -137,11 +138,13 @@ def generator(config, *key: int) -> torch.Generator:
 
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
-    """Run the block with one torch thread (so reductions are the same on every worker)."""
+    """Run the block with one torch thread and one thread in numpy's and scipy's BLAS (so
+    reductions are the same on every worker and workers do not oversubscribe the cores)."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        yield
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield
     finally:
         torch.set_num_threads(before)
 

@@ -22,7 +22,9 @@ regression of the noise on the features, solved exactly:
 
 where each pair contributes ``draws_per_pair`` rows (t, eps), D holds the pair weights and
 rho = ``ridge``. The Gram matrix is accumulated in chunks of ``chunk_size`` rows so memory stays
-O(P^2 + chunk_size P) with P = G (dim + cond_dim + 1) features.
+O(P^2 + chunk_size P) with P = G (dim + cond_dim + 1) features; each chunk's Gram is a
+symmetric rank-k update of sqrt(D) Phi (so the weights must be >= 0). Predictions never build
+Phi: eps_hat = sum_k a_k (g^T W_k), with W_k the rows of W that multiply affine input k.
 """
 
 from __future__ import annotations
@@ -97,20 +99,24 @@ class RandomFeatureScore(ScoreModelBase):
         )
 
     # ------------------------------------------------------------------ features
-    def features(self, x_t: torch.Tensor, c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """phi(x_t, c, t), shape (B, G (dim + cond_dim + 1)), float64."""
+    def _parts(self, x_t: torch.Tensor, c: torch.Tensor, t: torch.Tensor):
+        """The two factors of phi: gates g(z) / sqrt(G), shape (B, G), and the affine inputs
+        [z_x, z_c, 1], shape (B, A) with A = dim + cond_dim + 1; phi = vec(g (x) a)."""
         if not hasattr(self, "omega"):
             self._require_fitted()
         t = t.to(torch.float64)
         alpha, sigma = self.schedule.alpha(t), self.schedule.sigma(t)
         z_x, z_c = self.scaler(x_t, c, alpha, sigma)
         z = torch.cat([z_x, z_c, torch.stack([2 * t - 1, alpha, sigma], dim=1)], dim=1)
-        gates = torch.sigmoid(self.config.bandwidth * (z @ self.omega.T + self.offset))  # (B, G)
-        affine = torch.cat(
-            [z_x, z_c, torch.ones_like(t)[:, None]], dim=1
-        )  # (B, dim + cond_dim + 1)
-        phi = gates[:, :, None] * affine[:, None, :]
-        return phi.reshape(t.shape[0], -1) / math.sqrt(self.config.num_features)
+        gates = torch.sigmoid(self.config.bandwidth * (z @ self.omega.T + self.offset))
+        gates = gates / math.sqrt(self.config.num_features)
+        return gates, torch.cat([z_x, z_c, torch.ones_like(t)[:, None]], dim=1)
+
+    def features(self, x_t: torch.Tensor, c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """phi(x_t, c, t), shape (B, G A) with A = dim + cond_dim + 1, float64; column
+        i A + k is gate i times affine input k."""
+        gates, affine = self._parts(x_t, c, t)
+        return (gates[:, :, None] * affine[:, None, :]).reshape(t.shape[0], -1)
 
     def init_features(
         self, c: torch.Tensor, x: torch.Tensor, weights, generator: torch.Generator
@@ -147,14 +153,21 @@ class RandomFeatureScore(ScoreModelBase):
             else weights.to(torch.float64)[draws.rows]
         )
         total = row_w.sum()
+        if (row_w < 0).any():
+            raise ValueError("weights must be >= 0 (the Gram matrix is built from sqrt(weights))")
         gram = torch.zeros(f, f, dtype=torch.float64)
         rhs = torch.zeros(f, draws.eps.shape[1], dtype=torch.float64)
         for start in range(0, n_rows, chunk):
             sl = slice(start, start + chunk)
-            phi = self.features(draws.x_t[sl], c[draws.rows[sl]], draws.t[sl])
-            wphi = phi * (row_w[sl] / total)[:, None]
-            gram += wphi.T @ phi
-            rhs += wphi.T @ draws.eps[sl].to(torch.float64)
+            gates, affine = self._parts(draws.x_t[sl], c[draws.rows[sl]], draws.t[sl])
+            root = torch.sqrt(row_w[sl] / total)[:, None]
+            # sqrt(D) phi in one pass; then (sqrt(D) phi)^T (sqrt(D) phi) = phi^T D phi, which
+            # numpy computes as a symmetric rank-k update (A^T A on one buffer: half the
+            # operations of a general product, about 2x the speed of torch's matmul here).
+            scaled = ((gates * root)[:, :, None] * affine[:, None, :]).reshape(root.shape[0], -1)
+            rows = scaled.numpy()
+            gram += torch.from_numpy(rows.T @ rows)
+            rhs += scaled.T @ (draws.eps[sl].to(torch.float64) * root)
         gram.diagonal().add_(self.config.ridge)
         chol, info = torch.linalg.cholesky_ex(gram)
         if info:
@@ -176,7 +189,10 @@ class RandomFeatureScore(ScoreModelBase):
         """Predicted noise eps_hat = W^T phi, shape (B, dim), float64."""
         self._require_fitted()
         check_times(t, x_t.shape[0])
-        return self.features(x_t, c, t) @ self.W
+        gates, affine = self._parts(x_t, c, t)
+        a_dim, dim = affine.shape[1], self.W.shape[1]
+        per_input = (gates @ self.W.reshape(-1, a_dim * dim)).reshape(-1, a_dim, dim)
+        return (per_input * affine[:, :, None]).sum(dim=1)
 
     def _score(self, x_t, c, t) -> torch.Tensor:
         return -self.eps(x_t, c, t) / self.schedule.sigma(t.to(torch.float64))[:, None]
