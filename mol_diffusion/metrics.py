@@ -45,8 +45,10 @@ __all__ = [
     "kl_gaussian",
     "make_risk_draws",
     "posterior_mean",
+    "posterior_means",
     "psnr",
     "restoration_score",
+    "restoration_scores",
     "w2_gaussian",
 ]
 
@@ -295,6 +297,92 @@ def posterior_mean(
     return total / samples
 
 
+def posterior_means(
+    models, conds, *, samples: int, steps: int, generator: torch.Generator
+) -> list[list[torch.Tensor]]:
+    """``posterior_mean`` of M neural models (``MLPScore``, one config) on K condition sets,
+    every model on the same noise, in one stacked reverse SDE.
+
+    The noise is drawn from ``generator`` in the order of K successive ``posterior_mean`` calls
+    of one model (set k, draw s: the start, then one draw per step), and all K x ``samples``
+    chains of all M models advance together. Entry [m][k] does not depend on the other models
+    (a stack of one gives it bit for bit), and it is what ``posterior_mean(models[m], conds[k],
+    ...)`` returns with a generator in ``generator``'s state, to float32 rounding: the matrix
+    products see K x ``samples`` times the rows, and a product of few rows may take another
+    kernel (bit for bit at the restoration experiment's sizes, measured); ``generator`` ends in
+    the state those calls leave (``tests/test_batched.py``).
+
+    Args:
+        models: M fitted ``MLPScore``.
+        conds: K condition tensors (N_k, cond_dim).
+    Returns:
+        [m][k]: the posterior-mean estimate (N_k, dim), float64.
+    """
+    from mol_diffusion.samplers import stacked_reverse_sde
+    from mol_diffusion.scores.mlp import stacked_eps
+
+    check_positive_int(samples, "samples")
+    check_positive_int(steps, "steps")
+    check_generator(generator)
+    models = list(models)
+    eps = stacked_eps(models)
+    dim, cond_dim = models[0]._require_fitted()
+    conds = [check_matrix(c, f"conds[{k}]", cols=cond_dim) for k, c in enumerate(conds)]
+    if not conds or len({c.dtype for c in conds}) != 1:
+        raise ValueError("conds must hold at least one tensor, all of one dtype")
+    dtype, sched = conds[0].dtype, models[0].schedule
+    starts, noise, chains = [], [], []
+    for c in conds:
+        for _ in range(samples):
+            shape = (c.shape[0], dim)
+            starts.append(torch.randn(shape, generator=generator, dtype=torch.float64).to(dtype))
+            noise.append(
+                torch.stack(
+                    [
+                        torch.randn(shape, generator=generator, dtype=torch.float64).to(dtype)
+                        for _ in range(steps)
+                    ]
+                )
+            )
+            chains.append(c)
+
+    def score(x_t, c, t):
+        sigma = sched.sigma(t.to(torch.float64))[:, None]
+        return (-eps(x_t, c, t).to(torch.float64) / sigma).to(x_t.dtype)
+
+    draws = stacked_reverse_sde(
+        score, torch.cat(chains), torch.cat(starts), torch.cat(noise, dim=1), sched, len(models)
+    ).to(torch.float64)
+    out, row = [[] for _ in models], 0
+    for c in conds:
+        total = None
+        for _ in range(samples):
+            draw = draws[:, row : row + c.shape[0]]
+            total = draw if total is None else total + draw
+            row += c.shape[0]
+        for m in range(len(models)):
+            out[m].append(total[m] / samples)
+    return out
+
+
+def _score_estimates(estimates, test_sets, w) -> RestorationScore:
+    means, ses, mses = [], [], []
+    for k, (est, (_, x)) in enumerate(zip(estimates, test_sets, strict=True)):
+        est = est.clamp(0.0, 1.0)
+        values = psnr(est, x)
+        if not torch.isfinite(values).all():
+            raise ValueError(f"task {k}: an estimate equals its target exactly (infinite PSNR)")
+        means.append(float(values.mean()))
+        ses.append(float(values.std() / values.numel() ** 0.5))
+        mses.append(float(((est - x.to(torch.float64)) ** 2).mean()))
+    return RestorationScore(
+        psnr=float(sum(float(w[k]) * means[k] for k in range(len(means)))),
+        per_task=tuple(means),
+        per_task_se=tuple(ses),
+        mse=tuple(mses),
+    )
+
+
 def restoration_score(
     models,
     test_sets,
@@ -316,25 +404,46 @@ def restoration_score(
         generator: the evaluation noise; pass identically seeded generators to compare models
             on common random numbers.
     """
+    from mol_diffusion.scores.mlp import MLPScore
+
     check_generator(generator)
     w = check_simplex(weights, len(test_sets))
     per_model = isinstance(models, list | tuple)
     if per_model and len(models) != len(test_sets):
         raise ValueError(f"models must hold {len(test_sets)} models, got {len(models)}")
-    means, ses, mses = [], [], []
-    for k, (c, x) in enumerate(test_sets):
-        model = models[k] if per_model else models
-        est = posterior_mean(model, c, samples=samples, steps=steps, generator=generator)
-        est = est.clamp(0.0, 1.0)
-        values = psnr(est, x)
-        if not torch.isfinite(values).all():
-            raise ValueError(f"task {k}: an estimate equals its target exactly (infinite PSNR)")
-        means.append(float(values.mean()))
-        ses.append(float(values.std() / values.numel() ** 0.5))
-        mses.append(float(((est - x.to(torch.float64)) ** 2).mean()))
-    return RestorationScore(
-        psnr=float(sum(float(w[k]) * means[k] for k in range(len(means)))),
-        per_task=tuple(means),
-        per_task_se=tuple(ses),
-        mse=tuple(mses),
+    if isinstance(models, MLPScore):  # the stacked path of restoration_scores, a stack of one
+        return restoration_scores(
+            [models], test_sets, weights, samples=samples, steps=steps, generator=generator
+        )[0]
+    estimates = [
+        posterior_mean(
+            models[k] if per_model else models, c, samples=samples, steps=steps, generator=generator
+        )
+        for k, (c, _) in enumerate(test_sets)
+    ]
+    return _score_estimates(estimates, test_sets, w)
+
+
+def restoration_scores(
+    generalists,
+    test_sets,
+    weights,
+    *,
+    samples: int = 8,
+    steps: int = 50,
+    generator: torch.Generator,
+) -> list[RestorationScore]:
+    """``restoration_score`` of M neural generalists (``MLPScore``, one config) on the same
+    evaluation noise, with their posterior means drawn in one stacked pass
+    (``posterior_means``): entry m equals ``restoration_score(generalists[m], ...)`` with an
+    identically seeded generator, bit for bit (that call is this one with a stack of one)."""
+    check_generator(generator)
+    w = check_simplex(weights, len(test_sets))
+    means = posterior_means(
+        generalists,
+        [c for c, _ in test_sets],
+        samples=samples,
+        steps=steps,
+        generator=generator,
     )
+    return [_score_estimates(estimates, test_sets, w) for estimates in means]

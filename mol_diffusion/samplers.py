@@ -16,6 +16,8 @@ intervals. They return x at t_min, a draw from p_{t_min} ~ p_0.
   integrated here with RK4 (no Monte Carlo error).
 
 ``score_fn`` takes (x_t (B, dim), c (B, cond_dim), t (B,)) and returns (B, dim).
+``stacked_reverse_sde`` runs the reverse SDE of M models at once, on given noise shared by all M
+(common random numbers), with ``score_fn`` taking (x_t (M, B, dim), c (B, cond_dim), t (B,)).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from mol_diffusion._validation import (
 )
 from mol_diffusion.schedules import VPSchedule, check_schedule
 
-__all__ = ["affine_moments", "ddim", "probability_flow", "reverse_sde"]
+__all__ = ["affine_moments", "ddim", "probability_flow", "reverse_sde", "stacked_reverse_sde"]
 
 ScoreFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 AffineFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -88,6 +90,49 @@ def reverse_sde(
         z = torch.randn(x.shape, generator=generator, dtype=torch.float64).to(x.dtype)
         x = x + h * drift + (beta * h).sqrt() * z
     return _checked(x, "reverse_sde")
+
+
+def stacked_reverse_sde(
+    score_fn: ScoreFn,
+    c: torch.Tensor,
+    start: torch.Tensor,
+    noise: torch.Tensor,
+    schedule: VPSchedule,
+    models: int,
+) -> torch.Tensor:
+    """``reverse_sde`` for ``models`` score functions at once, on noise drawn by the caller.
+
+    Args:
+        score_fn: (x_t (M, B, dim), c (B, cond_dim), t (B,)) -> (M, B, dim); slice m is model
+            m's score.
+        c: conditions (B, cond_dim), shared by the M models.
+        start: x at t = 1, (B, dim); noise: (steps, B, dim), one draw per step. Drawn as
+            ``reverse_sde`` draws them, slice m is model m's ``reverse_sde`` sample: the same
+            elementwise operations in the same order, so equal up to the rounding of the
+            score function on a different number of rows.
+        models: M.
+    Returns:
+        samples (M, B, dim).
+    """
+    check_positive_int(models, "models")
+    grid = _grid(schedule, noise.shape[0])
+    if start.shape != noise.shape[1:] or start.shape[0] != c.shape[0]:
+        raise ValueError(
+            f"start (B, dim) and noise (steps, B, dim) must match c's B = {c.shape[0]}, got "
+            f"{tuple(start.shape)} and {tuple(noise.shape)}"
+        )
+    x = start.expand(models, -1, -1)
+    for (t_cur, t_next), z in zip(itertools.pairwise(grid), noise, strict=True):
+        h = float(t_cur - t_next)
+        t = torch.full((x.shape[1],), float(t_cur), dtype=x.dtype)
+        beta = schedule.beta(t)[:, None]
+        score = score_fn(x, c, t)
+        if score.shape != x.shape:
+            raise ValueError(
+                f"score_fn must return shape {tuple(x.shape)}, got {tuple(score.shape)}"
+            )
+        x = x + h * (0.5 * beta * x + beta * score) + (beta * h).sqrt() * z
+    return _checked(x, "stacked_reverse_sde")
 
 
 def probability_flow(

@@ -431,14 +431,21 @@ class TwoStageGrid:
             family = config.family.build()
             results = fit_cells(config, cells, family)
             prepared = self.prepare(config, family)
+            scores = self.score_cells(config, family, prepared, cells, results)
             return [
-                [
-                    self._row(
-                        config, cell, result, self.score(config, family, prepared, cell, result)
-                    )
-                ]
-                for cell, result in zip(cells, results, strict=True)
+                [self._row(config, cell, result, row)]
+                for cell, result, row in zip(cells, results, scores, strict=True)
             ]
+
+    def score_cells(
+        self, config: GridConfig, family, prepared, cells: Sequence[Cell], results
+    ) -> list[dict]:
+        """The score columns of several fitted cells; a kind overrides this to evaluate them
+        together (each cell's scores must be those ``score`` gives it alone)."""
+        return [
+            self.score(config, family, prepared, cell, result)
+            for cell, result in zip(cells, results, strict=True)
+        ]
 
     def columns(self, config: GridConfig) -> tuple[str, ...]:
         head = (

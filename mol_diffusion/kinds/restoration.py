@@ -19,7 +19,8 @@ from typing import Any, ClassVar
 
 from mol_diffusion.kinds.base import generator, positive_ints
 from mol_diffusion.kinds.grid import RISK, Cell, GridConfig, TwoStageGrid, family_fields
-from mol_diffusion.metrics import restoration_score
+from mol_diffusion.metrics import restoration_score, restoration_scores
+from mol_diffusion.scores import MLPScore
 from mol_diffusion.tasks import (
     Deblur,
     Denoise,
@@ -154,22 +155,19 @@ class RestorationKind(TwoStageGrid):
     def prepare(self, config: RestorationConfig, family: RestorationTasks) -> list:
         return restoration_test_sets(config, family)
 
-    def score(self, config, family, prepared: list, cell: Cell, result: FitResult) -> dict:
-        weights = config.weights[cell.weights_index]
+    def _evaluate(self, config, models, prepared: list, cell: Cell, stacked: bool = False):
         spec = config.family
+        score = restoration_scores if stacked else restoration_score
+        return score(
+            models,
+            prepared,
+            config.weights[cell.weights_index],
+            samples=spec.posterior_samples,
+            steps=spec.sampler_steps,
+            generator=generator(config, RISK, 1),  # the same evaluation noise for every model
+        )
 
-        def score(models):
-            return restoration_score(
-                models,
-                prepared,
-                weights,
-                samples=spec.posterior_samples,
-                steps=spec.sampler_steps,
-                generator=generator(config, RISK, 1),  # the same evaluation noise for every model
-            )
-
-        main = score(result.generalist)
-        own = score(list(result.specialists)) if result.specialists else None
+    def _columns(self, family, main, own) -> dict:
         row = {"psnr": main.psnr}
         for k in range(family.num_tasks):
             row[f"psnr_task{k}"] = main.per_task[k]
@@ -177,6 +175,32 @@ class RestorationKind(TwoStageGrid):
             row[f"mse_task{k}"] = main.mse[k]
             row[f"psnr_specialist_task{k}"] = own.per_task[k] if own else float("nan")
         return row
+
+    def score(self, config, family, prepared: list, cell: Cell, result: FitResult) -> dict:
+        main = self._evaluate(config, result.generalist, prepared, cell)
+        own = self._specialists(config, prepared, cell, result)
+        return self._columns(family, main, own)
+
+    def _specialists(self, config, prepared, cell, result):
+        if not result.specialists:
+            return None
+        return self._evaluate(config, list(result.specialists), prepared, cell)
+
+    def score_cells(self, config, family, prepared, cells, results) -> list[dict]:
+        """Neural generalists of one batch (one config, one lambda) sampled in one stacked pass
+        (``metrics.restoration_scores``): the numbers ``score`` gives each cell alone."""
+        generalists = [r.generalist for r in results]
+        if not (
+            all(isinstance(g, MLPScore) for g in generalists)
+            and all(g.config == generalists[0].config for g in generalists)
+            and len({cell.weights_index for cell in cells}) == 1
+        ):
+            return super().score_cells(config, family, prepared, cells, results)
+        mains = self._evaluate(config, generalists, prepared, cells[0], stacked=True)
+        return [
+            self._columns(family, main, self._specialists(config, prepared, cell, result))
+            for main, cell, result in zip(mains, cells, results, strict=True)
+        ]
 
     def score_columns(self, config: RestorationConfig) -> tuple[str, ...]:
         per_task = (

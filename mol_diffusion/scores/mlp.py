@@ -26,6 +26,7 @@ the caller's dtype.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -40,7 +41,7 @@ from mol_diffusion.objectives import dsm_loss
 from mol_diffusion.schedules import VPSchedule, check_schedule
 from mol_diffusion.scores.base import InputScaler, ScoreModelBase
 
-__all__ = ["MLPScore", "MLPScoreConfig", "fit_batched", "time_embedding"]
+__all__ = ["MLPScore", "MLPScoreConfig", "fit_batched", "stacked_eps", "time_embedding"]
 
 PRECONDITIONINGS = ("eps", "edm")
 
@@ -269,3 +270,53 @@ def _fit_stacked(models, checked, generators, names) -> None:
         model.final_loss = float(final[b])
         model._dims = (dim, cond_dim)
     return models
+
+
+def stacked_eps(models: Sequence[MLPScore]) -> Callable[..., torch.Tensor]:
+    """Every model's predicted noise in one stacked pass (one ``baddbmm`` per layer).
+
+    Args:
+        models: B fitted ``MLPScore`` of one config and one (dim, cond_dim).
+    Returns:
+        ``eps(x_t (B, R, dim), c (R, cond_dim), t (R,)) -> (B, R, dim)`` float32, where row r of
+        slice b is model b's ``eps`` at (x_t[b, r], c[r], t[r]): the same operations as
+        ``MLPScore.eps`` through the stacked layers of ``StackedMLPs.forward`` (a batched
+        product computes each model's slice as the product of one model would, as the stacked
+        fit relies on; ``tests/test_batched.py``). Evaluating B models costs about as many
+        operator calls as one, which is what makes sampling many small models fast on a CPU.
+    """
+    models = list(models)
+    if not models or not all(isinstance(m, MLPScore) for m in models):
+        raise ValueError("models must be a non-empty sequence of MLPScore")
+    dims = {m._require_fitted() for m in models}
+    if len(dims) != 1 or any(m.config != models[0].config for m in models):
+        raise ValueError("models must share one config and one (dim, cond_dim) to be stacked")
+    cfg = models[0].config
+    params = []
+    linears = [[m for m in model.net.body if isinstance(m, torch.nn.Linear)] for model in models]
+    for layer in range(len(linears[0])):
+        params.append(torch.stack([ls[layer].weight.detach().T for ls in linears]))
+        params.append(torch.stack([ls[layer].bias.detach() for ls in linears]))
+    scaler = InputScaler(
+        **{
+            name: torch.stack([getattr(m.scaler, name) for m in models])[:, None]
+            for name in ("mu_x", "var_x", "mu_c", "sd_c")
+        }
+    )
+    sched, count = cfg.schedule, len(models)
+
+    def eps(x_t: torch.Tensor, c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        rows = t.shape[0]
+        t64 = t.to(torch.float64)
+        alpha, sigma = sched.alpha(t64), sched.sigma(t64)
+        z_x, z_c = scaler(x_t, c[None].expand(count, -1, -1), alpha, sigma)
+        emb = time_embedding(t, cfg.time_features)[None].expand(count, -1, -1)
+        z = torch.cat([z_x.to(torch.float32), z_c.to(torch.float32), emb], dim=-1)
+        with torch.no_grad():
+            out = StackedMLPs.forward(z, params)
+        if cfg.preconditioning == "eps":
+            return out
+        a, s = alpha[:, None].expand(rows, 1), sigma[:, None].expand(rows, 1)
+        return _edm_eps(out, x_t, a, s, scaler.mu_x, scaler.var_x)
+
+    return eps
