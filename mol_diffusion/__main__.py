@@ -5,7 +5,7 @@ python -m mol_diffusion run [sample_complexity] [--quick] [--workers 2] [--force
 python -m mol_diffusion stale [--quick] [--results-dir D]
 python -m mol_diffusion claims [--quick] [--write]
 python -m mol_diffusion report
-python -m mol_diffusion bench [--quick]
+python -m mol_diffusion bench [--quick] [--json PATH]
 python -m mol_diffusion calibrate [--simulations 1000] [--workers 2] [--claims a,b] [--out CSV]
 """
 
@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("report", help="write claims, paper/generated/*.tex and README's claims table")
     bench = sub.add_parser("bench", help="time batched vs one-at-a-time fits and the RF solver")
     bench.add_argument("--quick", action="store_true", help="small sizes (a smoke run)")
+    bench.add_argument(
+        "--json", default="build/bench.json", help="where the measurements go (JSON)"
+    )
     calibrate = sub.add_parser(
         "calibrate", help="size and power of the claim rules by simulation on pilot tables"
     )
@@ -105,9 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     if args.command == "bench":
-        from mol_diffusion.bench import BenchConfig, run_bench
+        from mol_diffusion.bench import BenchConfig, run_bench, write_bench
 
-        run_bench(BenchConfig.quick() if args.quick else BenchConfig())
+        results = run_bench(BenchConfig.quick() if args.quick else BenchConfig())
+        print(f"-> {write_bench(results, args.json)}")
         return 0
 
     if args.command == "report":

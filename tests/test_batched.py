@@ -62,14 +62,30 @@ def test_batched_fit_checks_its_inputs_and_names_a_diverging_model():
         )
 
 
-def test_bench_reports_both_measurements(capsys):
+def test_bench_reports_every_comparison_and_writes_them(capsys, tmp_path):
+    import json
+
     from mol_diffusion.__main__ import main
 
-    assert main(["bench", "--quick"]) == 0
+    path = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--json", str(path)]) == 0
     out = capsys.readouterr().out
-    assert "batched training (1 thread):" in out and "speed-up" in out and "DiffusionPolicy(" in out
-    assert "largest parameter gap 0.0e+00" in out  # the two paths agree bit for bit
-    assert "random-feature fit:" in out and "GFLOP/s" in out and "ratio" in out
+    for needle in (
+        "stacked vs (a) loop",
+        "stacked vs (b) plain torch",
+        "stacked vs (c) vmap",
+        "DiffusionPolicy(",
+        "posterior means of",
+        "rollouts of one DiffusionPolicy",
+        "random-feature fit:",
+    ):
+        assert needle in out
+    assert out.count("largest parameter gap 0.0e+00") == 2  # the stacked fits are the loops'
+    record = json.loads(path.read_text())
+    assert record["finite"] and record["machine"]["cores"] >= 1
+    assert "torch" in record["machine"]["libraries"]
+    assert set(record["targets"]) <= set(record)  # every target has its measurement
+    assert all(record[key] > 0 for key in record["targets"])
 
 
 def windows(count, seed=0):
