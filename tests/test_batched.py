@@ -203,3 +203,34 @@ def test_stacked_posterior_means_check_their_inputs():
         posterior_means([small, wide], [c], samples=2, steps=3, generator=g)
     with pytest.raises(ValueError, match="conds\\[0\\]"):
         posterior_means([small], [c[:, :2]], samples=2, steps=3, generator=g)
+
+
+def test_restoration_scores_of_a_stack_are_each_models_alone():
+    """The restoration kind scores a batch's generalists with one stacked pass
+    (metrics.restoration_scores); each entry must be, exactly, restoration_score of that
+    generalist alone on an identically seeded generator, with test sets of different sizes."""
+    from mol_diffusion.metrics import restoration_score, restoration_scores
+
+    count = 3
+    models = fit_batched(
+        [MLPScore(16, 1, steps=30, batch_size=32, preconditioning="edm") for _ in range(count)],
+        problems(count),
+        [torch.Generator().manual_seed(b) for b in range(count)],
+    )
+    g = torch.Generator().manual_seed(5)
+    test_sets = [
+        (
+            torch.randn(rows, 3, generator=g, dtype=torch.float64),
+            torch.rand(rows, 2, generator=g, dtype=torch.float64),
+        )
+        for rows in (9, 4)
+    ]
+    options = dict(samples=2, steps=6)
+    stacked = restoration_scores(
+        models, test_sets, (0.3, 0.7), generator=torch.Generator().manual_seed(8), **options
+    )
+    for model, score in zip(models, stacked, strict=True):
+        alone = restoration_score(
+            model, test_sets, (0.3, 0.7), generator=torch.Generator().manual_seed(8), **options
+        )
+        assert alone == score  # every field, exactly
