@@ -80,6 +80,12 @@ class VPSchedule:
         """Noise scale sigma(t) = sqrt(1 - alpha(t)^2), computed stably for small t."""
         return torch.sqrt(-torch.expm1(2.0 * self.log_alpha(t)))
 
+    def alpha_sigma(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(alpha(t), sigma(t)) from one log alpha(t): the values ``alpha`` and ``sigma`` give,
+        for the inner loops that need both."""
+        log_alpha = self.log_alpha(t)
+        return torch.exp(log_alpha), torch.sqrt(-torch.expm1(2.0 * log_alpha))
+
     def add_noise(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """x_t = alpha(t) x0 + sigma(t) noise.
 

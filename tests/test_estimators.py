@@ -62,6 +62,20 @@ def test_linear_specialist_zero_weights_equal_dropping_pairs():
     torch.testing.assert_close(a.Sigma, b.Sigma)
 
 
+def test_random_feature_fit_accepts_inputs_that_require_grad():
+    # Inputs that carry autograd (a user's upstream model) fit as their detached values do.
+    fam = make_gaussian_family(1, 2, 2, seed=0)
+    g = torch.Generator().manual_seed(0)
+    c, x = fam.sample(0, 30, g)
+    plain = RandomFeatureScore(4).fit(c, x, generator=torch.Generator().manual_seed(1))
+    tracked = RandomFeatureScore(4).fit(
+        c.clone().requires_grad_(),
+        x.clone().requires_grad_(),
+        generator=torch.Generator().manual_seed(1),
+    )
+    assert not tracked.W.requires_grad and torch.equal(tracked.W, plain.W)
+
+
 @given(
     seed=st.integers(0, 10_000),
     num_features=st.integers(4, 40),

@@ -111,3 +111,16 @@ def test_samplers_reject_bad_steps_and_report_divergence():
         reverse_sde(lambda x, c, t: x, c, 1, fam.schedule, g, steps=0)
     with pytest.raises(Exception, match="NaN/inf"):
         probability_flow(lambda x, c, t: x * float("inf"), c, 1, fam.schedule, g, steps=3)
+
+
+@pytest.mark.parametrize("sampler", [reverse_sde, probability_flow])
+def test_model_sample_is_the_sampler_on_its_validated_score(sampler):
+    """ScoreModelBase.sample skips the per-step input checks of ``score`` (c is checked once)
+    and gives the same draws as the sampler run on the public, validating ``score``."""
+    fam = make_gaussian_family(1, 2, 2, seed=1)
+    g = torch.Generator().manual_seed(0)
+    model = LinearGaussianScore().fit(*fam.sample(0, 40, g), generator=g)
+    c = fam.sample_conditions(0, 30, g)
+    fast = model.sample(c, generator=torch.Generator().manual_seed(4), steps=20, sampler=sampler)
+    slow = sampler(model.score, c, 2, model.schedule, torch.Generator().manual_seed(4), steps=20)
+    assert torch.equal(fast, slow)

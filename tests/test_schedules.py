@@ -26,6 +26,14 @@ def test_vp_alpha_is_the_integrated_rate(beta_min, beta_span, t):
     assert float(sched.alpha(tt) ** 2 + sched.sigma(tt) ** 2) == pytest.approx(1.0, abs=1e-12)
 
 
+def test_alpha_sigma_are_alpha_and_sigma_exactly():
+    sched = VPSchedule(0.2, 15.0)
+    for dtype in (torch.float32, torch.float64):
+        t = torch.linspace(1e-3, 1.0, 97, dtype=dtype)
+        alpha, sigma = sched.alpha_sigma(t)
+        assert torch.equal(alpha, sched.alpha(t)) and torch.equal(sigma, sched.sigma(t))
+
+
 def test_vp_add_noise_has_the_forward_marginal():
     sched = VPSchedule()
     g = torch.Generator().manual_seed(0)

@@ -41,6 +41,7 @@ from mol_diffusion.nets import (
     MLP,
     StackedMLPs,
     check_training_options,
+    pad_stack,
     time_embedding,
 )
 from mol_diffusion.objectives import eps_loss
@@ -437,24 +438,33 @@ def _fit_stacked(policies, checked, generators, names) -> None:
     scheduler = policies[0]._scheduler("ddpm")
     bs, steps_t, features = cfg.batch_size, cfg.num_train_timesteps, cfg.time_features
 
+    # every policy's windows and weights padded to (B, N_max, .) and flattened, so one gather
+    # per step draws all B minibatches (exact: the rows each policy would draw alone)
+    sizes = [z_act.shape[0] for _, _, z_act in prepared]
+    offsets = torch.arange(count)[:, None] * max(sizes)
+    clean_all = pad_stack([z_act for _, _, z_act in prepared]).flatten(0, 1)
+    obs_all = pad_stack([z_obs for _, z_obs, _ in prepared]).flatten(0, 1)
+    scale_all = pad_stack([w for _, _, w in checked]).flatten(0, 1)
+    chunk = clean_all.shape[1]
+    idx = torch.empty(count, bs, dtype=torch.int64)
+    k = torch.empty(count, bs, dtype=torch.int64)
+    eps = torch.empty(count, bs, chunk)
+
     def losses(step, forward) -> torch.Tensor:
-        draws = []
         for b, g in enumerate(generators):  # each policy's own draws, in fit's order
-            idx = torch.randint(prepared[b][2].shape[0], (bs,), generator=g)
-            k = torch.randint(steps_t, (bs,), generator=g)
-            draws.append((idx, k, torch.randn(bs, prepared[b][2].shape[1], generator=g)))
-        clean = torch.stack([prepared[b][2][d[0]] for b, d in enumerate(draws)])  # (B, bs, TpA)
-        obs = torch.stack([prepared[b][1][d[0]] for b, d in enumerate(draws)])  # (B, bs, ToO)
-        k = torch.stack([d[1] for d in draws]).reshape(-1)  # (B bs,)
-        eps = torch.stack([d[2] for d in draws])
-        chunk = clean.shape[2]
-        noisy = scheduler.add_noise(clean.reshape(-1, chunk), eps.reshape(-1, chunk), k)
-        emb = time_embedding(k.to(torch.float32) / steps_t, features)
+            torch.randint(sizes[b], (bs,), generator=g, out=idx[b])
+            torch.randint(steps_t, (bs,), generator=g, out=k[b])
+            torch.randn(bs, chunk, generator=g, out=eps[b])
+        flat = (idx + offsets).reshape(-1)
+        clean = clean_all.index_select(0, flat)  # (B bs, Tp A)
+        obs = obs_all.index_select(0, flat).reshape(count, bs, -1)  # (B, bs, To O)
+        k_flat = k.reshape(-1)
+        noisy = scheduler.add_noise(clean, eps.reshape(-1, chunk), k_flat)
+        emb = time_embedding(k_flat.to(torch.float32) / steps_t, features)
         z = torch.cat([noisy.reshape(count, bs, chunk), obs, emb.reshape(count, bs, -1)], dim=2)
-        target = clean if cfg.prediction == "sample" else eps
-        per_sample = eps_loss(forward(z).flatten(0, 1), target.flatten(0, 1)).reshape(count, bs)
-        scales = torch.stack([checked[b][2][d[0]] for b, d in enumerate(draws)])
-        return (scales * per_sample).mean(dim=1)
+        target = clean if cfg.prediction == "sample" else eps.reshape(-1, chunk)
+        per_sample = eps_loss(forward(z).flatten(0, 1), target).reshape(count, bs)
+        return (scale_all.index_select(0, flat).reshape(count, bs) * per_sample).mean(dim=1)
 
     final = stacked.train(
         losses, steps=cfg.steps, lr=cfg.lr, ema_decay=cfg.ema_decay, run_names=names

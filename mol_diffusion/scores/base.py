@@ -184,7 +184,14 @@ class ScoreModelBase(abc.ABC):
         """One draw x ~ p(. | c) per row of c (B, cond_dim) with ``sampler``; shape (B, dim)."""
         dim, cond_dim = self._require_fitted()
         c = check_matrix(c, "c", cols=cond_dim)
-        return sampler(self.score, c, dim, self.schedule, generator, steps=steps)
+
+        def score(x_t: torch.Tensor, c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+            # ``score`` without re-validating, at every step, the inputs that c (checked once)
+            # and the sampler (x_t of c's rows, t on its grid) fix; the same values. A sample
+            # that stops being finite still fails at the sampler's end.
+            return self._score(x_t, c, t).to(x_t.dtype)
+
+        return sampler(score, c, dim, self.schedule, generator, steps=steps)
 
     @abc.abstractmethod
     def _fit(self, c, x, weights, generator, run_name) -> None: ...

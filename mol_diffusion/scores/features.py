@@ -130,6 +130,7 @@ class RandomFeatureScore(ScoreModelBase):
         self.offset = torch.randn(cfg.num_features, generator=generator, dtype=torch.float64)
 
     # ------------------------------------------------------------------ fitting
+    @torch.no_grad()
     def solve(
         self, draws: DSMDraws, c: torch.Tensor, weights: torch.Tensor | None, run_name: str = "fit"
     ):

@@ -35,6 +35,7 @@ from mol_diffusion.nets import (
     MLP,
     StackedMLPs,
     check_training_options,
+    pad_stack,
     time_embedding,
 )
 from mol_diffusion.objectives import dsm_loss
@@ -221,12 +222,19 @@ def _fit_stacked(models, checked, generators, names) -> None:
         net.reset_parameters(g)  # the same draws, in the same order, as MLPScore.fit
         nets.append(net)
     stacked = StackedMLPs(nets)
-    scale = [
-        torch.ones(x.shape[0]) if w is None else (w / w.mean()).to(torch.float32)
-        for _, x, w in checked
-    ]
-    x32 = [x.to(torch.float32) for _, x, _ in checked]
-    c32 = [c.to(torch.float32) for c, _, _ in checked]
+    # every model's pairs and weight scales padded to (B, N_max, .) and flattened, so one
+    # gather per step draws all B minibatches (exact: the rows each model would draw alone)
+    x32 = pad_stack([x.to(torch.float32) for _, x, _ in checked])
+    c32 = pad_stack([c.to(torch.float32) for c, _, _ in checked])
+    scale = pad_stack(
+        [
+            torch.ones(x.shape[0]) if w is None else (w / w.mean()).to(torch.float32)
+            for _, x, w in checked
+        ]
+    )
+    sizes = [x.shape[0] for _, x, _ in checked]
+    offsets = torch.arange(count)[:, None] * x32.shape[1]
+    x32, c32, scale = x32.flatten(0, 1), c32.flatten(0, 1), scale.flatten(0, 1)
     # every model's scaler statistics stacked to (B, 1, .), so one call scales (B, bs) rows
     scaler = InputScaler(
         **{
@@ -235,23 +243,22 @@ def _fit_stacked(models, checked, generators, names) -> None:
         }
     )
     bs, t_min = cfg.batch_size, sched.t_min
+    idx = torch.empty(count, bs, dtype=torch.int64)
+    u = torch.empty(count, bs)
+    eps = torch.empty(count, bs, dim)
 
     def losses(step, forward) -> torch.Tensor:
-        draws = []
         for b, g in enumerate(generators):  # each model's own draws, in fit's order
-            idx = torch.randint(x32[b].shape[0], (bs,), generator=g)
-            t = t_min + (1 - t_min) * torch.rand(bs, generator=g)
-            eps = torch.randn(bs, dim, generator=g)
-            draws.append((idx, t, eps))
-        idx = [d[0] for d in draws]
-        t = torch.stack([d[1] for d in draws])  # (B, bs) float32
-        eps = torch.stack([d[2] for d in draws])  # (B, bs, dim)
-        x0 = torch.stack([x32[b][idx[b]] for b in range(count)])
-        cc = torch.stack([c32[b][idx[b]] for b in range(count)])
-        sigma = sched.sigma(t)
-        x_t = sched.alpha(t)[..., None] * x0 + sigma[..., None] * eps
-        t64 = t.to(torch.float64)
-        a64, s64 = sched.alpha(t64), sched.sigma(t64)
+            torch.randint(sizes[b], (bs,), generator=g, out=idx[b])
+            torch.rand(bs, generator=g, out=u[b])
+            torch.randn(bs, dim, generator=g, out=eps[b])
+        t = t_min + (1 - t_min) * u  # (B, bs) float32
+        flat = (idx + offsets).reshape(-1)  # row idx[b, i] of model b in the padded stack
+        x0 = x32.index_select(0, flat).reshape(count, bs, dim)
+        cc = c32.index_select(0, flat).reshape(count, bs, cond_dim)
+        alpha, sigma = sched.alpha_sigma(t)
+        x_t = alpha[..., None] * x0 + sigma[..., None] * eps
+        a64, s64 = sched.alpha_sigma(t.to(torch.float64))
         z_x, z_c = scaler(x_t, cc, a64, s64)
         emb = time_embedding(t.reshape(-1), cfg.time_features).reshape(count, bs, -1)
         out = forward(torch.cat([z_x.to(torch.float32), z_c.to(torch.float32), emb], dim=-1))
@@ -260,7 +267,7 @@ def _fit_stacked(models, checked, generators, names) -> None:
         per_sample = dsm_loss(
             (-out / sigma[..., None]).reshape(-1, dim), eps.reshape(-1, dim), sigma.reshape(-1)
         ).reshape(count, bs)
-        return torch.stack([(scale[b][idx[b]] * per_sample[b]).mean() for b in range(count)])
+        return (scale.index_select(0, flat).reshape(count, bs) * per_sample).mean(dim=1)
 
     final = stacked.train(
         losses, steps=cfg.steps, lr=cfg.lr, ema_decay=cfg.ema_decay, run_names=names
