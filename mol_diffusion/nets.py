@@ -164,7 +164,8 @@ class StackedMLPs:
         for layer in range(0, len(params), 2):
             h = torch.baddbmm(params[layer + 1][:, None, :], h, params[layer])
             if layer + 2 < len(params):
-                h = nn.functional.silu(h)
+                # In place when no graph is recorded (sampling): one pass over h fewer.
+                h = nn.functional.silu(h, inplace=not torch.is_grad_enabled())
         return h
 
     def train(

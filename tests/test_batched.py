@@ -188,6 +188,46 @@ def test_stacked_posterior_means_are_the_one_at_a_time_means(preconditioning):
     assert torch.equal(stacked_gen.get_state(), alone.get_state())
 
 
+def test_stacked_eps_is_each_models_eps_and_rescales_a_changed_condition():
+    """stacked_eps keeps the scaled conditions of the c it was last given; it must give each
+    model's eps (to float32 rounding) and recompute them when c is another tensor or the same
+    tensor changed in place. StackedMLPs.forward runs its activations in place when no graph is
+    recorded: the same values as with one."""
+    from mol_diffusion.nets import StackedMLPs
+    from mol_diffusion.scores.mlp import stacked_eps
+
+    count = 2
+    models = fit_batched(
+        [MLPScore(16, 2, steps=20, batch_size=32) for _ in range(count)],
+        problems(count),
+        [torch.Generator().manual_seed(b) for b in range(count)],
+    )
+    g = torch.Generator().manual_seed(1)
+    x_t = torch.randn(count, 7, 2, generator=g, dtype=torch.float64)
+    c = torch.randn(7, 3, generator=g, dtype=torch.float64)
+    t = torch.rand(7, generator=g, dtype=torch.float64)
+    eps = stacked_eps(models)
+
+    def expected(cond):
+        return stacked_eps(models)(x_t, cond, t)  # a fresh stack: nothing kept
+
+    first = eps(x_t, c, t)
+    for b, model in enumerate(models):
+        torch.testing.assert_close(first[b], model.eps(x_t[b], c, t).float(), rtol=1e-5, atol=1e-5)
+    assert torch.equal(eps(x_t, c, t), first)
+    c.mul_(-1.5)
+    assert torch.equal(eps(x_t, c, t), expected(c))
+    other = c.clone() + 1
+    assert torch.equal(eps(x_t, other, t), expected(other))
+
+    params = [torch.randn(4, 3, 5, generator=g), torch.randn(4, 5, generator=g)]
+    params += [torch.randn(4, 5, 2, generator=g), torch.randn(4, 2, generator=g)]
+    z = torch.randn(4, 6, 3, generator=g)
+    with torch.no_grad():
+        sampled = StackedMLPs.forward(z, params)
+    assert torch.equal(sampled, StackedMLPs.forward(z, params))
+
+
 def test_stacked_posterior_means_check_their_inputs():
     from mol_diffusion import LinearGaussianScore
     from mol_diffusion.metrics import posterior_means

@@ -76,6 +76,22 @@ def test_random_feature_fit_accepts_inputs_that_require_grad():
     assert not tracked.W.requires_grad and torch.equal(tracked.W, plain.W)
 
 
+def test_random_feature_fit_does_not_depend_on_earlier_fits():
+    # The sqrt(D) phi work buffer is kept between fits; a fit after a larger and after a
+    # smaller one must give the W of the first fit.
+    fam = make_gaussian_family(1, 2, 2, seed=0)
+    g = torch.Generator().manual_seed(0)
+    c, x = fam.sample(0, 300, g)
+
+    def fit(features, rows):
+        model = RandomFeatureScore(features, chunk_size=256)
+        return model.fit(c[:rows], x[:rows], generator=torch.Generator().manual_seed(1)).W
+
+    first = fit(16, 120)
+    fit(64, 300), fit(4, 10)
+    assert torch.equal(fit(16, 120), first)
+
+
 @given(
     seed=st.integers(0, 10_000),
     num_features=st.integers(4, 40),

@@ -114,12 +114,21 @@ def test_samplers_reject_bad_steps_and_report_divergence():
 
 
 @pytest.mark.parametrize("sampler", [reverse_sde, probability_flow])
-def test_model_sample_is_the_sampler_on_its_validated_score(sampler):
+@pytest.mark.parametrize("kind", ["linear", "random_features", "mlp"])
+def test_model_sample_is_the_sampler_on_its_validated_score(sampler, kind):
     """ScoreModelBase.sample skips the per-step input checks of ``score`` (c is checked once)
-    and gives the same draws as the sampler run on the public, validating ``score``."""
+    and computes what depends on c alone once per run (``_score_given``); it gives the same
+    draws as the sampler run on the public, validating ``score``."""
+    from mol_diffusion import MLPScore, RandomFeatureScore
+
     fam = make_gaussian_family(1, 2, 2, seed=1)
     g = torch.Generator().manual_seed(0)
-    model = LinearGaussianScore().fit(*fam.sample(0, 40, g), generator=g)
+    model = {
+        "linear": LinearGaussianScore,
+        "random_features": lambda: RandomFeatureScore(8),
+        "mlp": lambda: MLPScore(8, 1, steps=5),
+    }[kind]()
+    model.fit(*fam.sample(0, 40, g), generator=g)
     c = fam.sample_conditions(0, 30, g)
     fast = model.sample(c, generator=torch.Generator().manual_seed(4), steps=20, sampler=sampler)
     slow = sampler(model.score, c, 2, model.schedule, torch.Generator().manual_seed(4), steps=20)

@@ -88,12 +88,15 @@ class InputScaler:
                 )
         return cls(mu_x=mu_x, var_x=var_x.clamp(min=1e-6), mu_c=mu_c, sd_c=sd_c.clamp(min=1e-3))
 
-    def __call__(self, x_t, c, alpha, sigma) -> tuple[torch.Tensor, torch.Tensor]:
+    def __call__(
+        self, x_t, c, alpha, sigma, *, scale_c: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Scaled (z_x (..., dim), z_c (..., cond_dim)); alpha and sigma have shape (...) (e.g.
-        (B,); a scaler whose statistics are stacked to (M, 1, dim) serves (M, B) at once)."""
+        (B,); a scaler whose statistics are stacked to (M, 1, dim) serves (M, B) at once).
+        ``scale_c=False`` skips z_c (None), for a caller that keeps it from an earlier call."""
         a, s = alpha[..., None].to(torch.float64), sigma[..., None].to(torch.float64)
         z_x = (x_t.to(torch.float64) - a * self.mu_x) / (a**2 * self.var_x + s**2).sqrt()
-        z_c = (c.to(torch.float64) - self.mu_c) / self.sd_c
+        z_c = (c.to(torch.float64) - self.mu_c) / self.sd_c if scale_c else None
         return z_x, z_c
 
 
@@ -185,11 +188,15 @@ class ScoreModelBase(abc.ABC):
         dim, cond_dim = self._require_fitted()
         c = check_matrix(c, "c", cols=cond_dim)
 
-        def score(x_t: torch.Tensor, c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        given_c = self._score_given(c)
+
+        def score(x_t: torch.Tensor, c_step: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
             # ``score`` without re-validating, at every step, the inputs that c (checked once)
             # and the sampler (x_t of c's rows, t on its grid) fix; the same values. A sample
             # that stops being finite still fails at the sampler's end.
-            return self._score(x_t, c, t).to(x_t.dtype)
+            if c_step is c:
+                return given_c(x_t, t).to(x_t.dtype)
+            return self._score(x_t, c_step, t).to(x_t.dtype)
 
         return sampler(score, c, dim, self.schedule, generator, steps=steps)
 
@@ -198,6 +205,12 @@ class ScoreModelBase(abc.ABC):
 
     @abc.abstractmethod
     def _score(self, x_t, c, t) -> torch.Tensor: ...
+
+    def _score_given(self, c: torch.Tensor):
+        """``(x_t, t) -> _score(x_t, c, t)`` for the fixed (validated) conditions of a sampler
+        run; a model overrides it to compute what depends on c alone once per run instead of
+        once per step (the same values)."""
+        return lambda x_t, t: self._score(x_t, c, t)
 
     @property
     @abc.abstractmethod

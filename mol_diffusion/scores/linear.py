@@ -102,10 +102,19 @@ class LinearGaussianScore(ScoreModelBase):
         return c.to(torch.float64) @ self.A.T + self.b
 
     def _score(self, x_t, c, t) -> torch.Tensor:
+        return self._score_at_mean(x_t, self.mean(c), t)
+
+    def _score_given(self, c: torch.Tensor):
+        mean = self.mean(c)  # once per sampler run, not once per step
+        return lambda x_t, t: self._score_at_mean(x_t, mean, t)
+
+    def _score_at_mean(self, x_t, mean, t) -> torch.Tensor:
+        """The score given the conditional mean A c + b (B, dim) of each row."""
         t = t.to(torch.float64)
-        alpha, sigma2 = self.schedule.alpha(t)[:, None], self.schedule.sigma(t)[:, None] ** 2
+        alpha, sigma = self.schedule.alpha_sigma(t)
+        alpha, sigma2 = alpha[:, None], sigma[:, None] ** 2
         var = alpha**2 * self._evals + sigma2  # (B, d) in Sigma's eigenbasis
-        z = (x_t.to(torch.float64) - alpha * self.mean(c)) @ self._evecs
+        z = (x_t.to(torch.float64) - alpha * mean) @ self._evecs
         return -(z / var) @ self._evecs.T
 
     def affine(self, c: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

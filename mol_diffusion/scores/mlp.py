@@ -311,14 +311,21 @@ def stacked_eps(models: Sequence[MLPScore]) -> Callable[..., torch.Tensor]:
         }
     )
     sched, count = cfg.schedule, len(models)
+    # c's scaled float32 copy, kept while the caller passes the same, unmodified c (a sampler
+    # passes one c for every step of a run): keyed by the tensor and its in-place version
+    kept: list = [None, -1, None]
 
     def eps(x_t: torch.Tensor, c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         rows = t.shape[0]
         t64 = t.to(torch.float64)
-        alpha, sigma = sched.alpha(t64), sched.sigma(t64)
-        z_x, z_c = scaler(x_t, c[None].expand(count, -1, -1), alpha, sigma)
+        alpha, sigma = sched.alpha_sigma(t64)
+        fresh = kept[0] is not c or kept[1] != c._version
+        z_x, z_c = scaler(x_t, c[None].expand(count, -1, -1), alpha, sigma, scale_c=fresh)
+        if fresh:
+            kept[:] = c, c._version, z_c.to(torch.float32)
+        z_c = kept[2]
         emb = time_embedding(t, cfg.time_features)[None].expand(count, -1, -1)
-        z = torch.cat([z_x.to(torch.float32), z_c.to(torch.float32), emb], dim=-1)
+        z = torch.cat([z_x.to(torch.float32), z_c, emb], dim=-1)
         with torch.no_grad():
             out = StackedMLPs.forward(z, params)
         if cfg.preconditioning == "eps":
