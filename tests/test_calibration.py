@@ -171,13 +171,16 @@ def test_reduced_calibration_reproduces_calibration_csv():
         except NoModelError:
             continue
         assert {s.claim for s in built} == set(builder_claims(name))
+        at_seeds = {}  # seeds -> the builder's scenarios at those seeds (built once)
         for scenario in built:
             seeds = load_experiment(scenario.experiment).replicates
             key = (scenario.claim, scenario.name, scenario.target, scenario.note)
             if scenario.name == "contra" or key in checked:
                 continue
+            if seeds not in at_seeds:
+                at_seeds[seeds] = build(seeds, None)
             scenario = next(
-                s for s in build(seeds, None) if (s.claim, s.name, s.target, s.note) == key
+                s for s in at_seeds[seeds] if (s.claim, s.name, s.target, s.note) == key
             )
             row = table[
                 (table.claim == scenario.claim)
