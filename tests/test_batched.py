@@ -86,6 +86,13 @@ def test_bench_reports_every_comparison_and_writes_them(capsys, tmp_path):
     assert "torch" in record["machine"]["libraries"]
     assert set(record["targets"]) <= set(record)  # every target has its measurement
     assert all(record[key] > 0 for key in record["targets"])
+    # every speed-up comes with its per-round ratios (the quick config runs 2 rounds); with two
+    # rounds the ratio of the medians (means) lies between them (the mediant)
+    rounds = {key: record[f"{key}_rounds"] for key in record["targets"] if not key.startswith("rf")}
+    assert len(rounds) == 6 and all(len(r) == 2 for r in rounds.values())
+    for key, r in rounds.items():
+        assert min(r) * (1 - 1e-9) <= record[key] <= max(r) * (1 + 1e-9), key
+    assert out.count("; rounds ") == 6
 
 
 def windows(count, seed=0):
