@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)  ## create .venv and install the package, dev tools and the Jupyter kernel
 
 test: $(STAMP)  ## the fast suite (lint and format checks included), one process per core
-	$(BIN)/python -m pytest -q -n auto
+	$(BIN)/python -m pytest -q -n auto --dist worksteal
 
 sample-complexity: $(STAMP)  ## the headline experiment: executes the notebook into build/ (make figures refreshes notebooks/executed/)
 	@mkdir -p $(BUILD)
