@@ -40,13 +40,13 @@ one run, on one torch thread and one BLAS thread (as every sweep worker runs).
 
 Timings are medians over ``repeats`` rounds that run every compared path once in turn (after one
 warm-up call each), so a slow spell of the machine slows a whole round; machines here are
-shared, so read ratios, not absolute numbers. Each ratio (of medians) is printed with the range
-of its per-round ratios, and the JSON keeps them (``<ratio>_rounds``): on a shared machine a
-ratio can move by a quarter between runs an hour apart, and a target is met only where the
-whole range clears it. Nothing here is a test: targets are printed beside
-the measurements, not asserted. ``run_bench`` returns every number, and the command line
-writes them, with the machine's cores, threads and library versions, to a JSON file
-(``--json``, default ``build/bench.json``).
+shared, so read ratios, not absolute numbers. Each speed-up (a ratio of medians; not the
+random-feature rate) is printed with the range of its per-round ratios, and the JSON keeps
+them (``<ratio>_rounds``): on a shared machine a ratio can move by a quarter between runs an
+hour apart, and a target is met only where the whole range clears it. Nothing here is a test:
+targets are printed beside the measurements, not asserted. ``run_bench`` returns every number,
+and the command line writes them, with the machine's cores, threads and library versions, to a
+JSON file (``--json``, default ``build/bench.json``).
 """
 
 from __future__ import annotations
