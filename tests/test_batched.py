@@ -313,3 +313,22 @@ def test_pad_stack_pads_each_model_to_the_longest():
     assert out.shape == (2, 4, 3)
     assert torch.equal(out[0, :2], torch.ones(2, 3)) and torch.equal(out[0, 2:], torch.zeros(2, 3))
     assert torch.equal(out[1], 2 * torch.ones(4, 3))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RuntimeError,
+    reason="known defect: stacked_eps keys its kept conditions by c._version, which inference "
+    "tensors do not track (posterior_means worked under inference_mode at b82b843)",
+)
+def test_stacked_posterior_means_run_under_inference_mode():
+    from mol_diffusion.metrics import posterior_means
+
+    models = fit_batched(
+        [MLPScore(8, 1, steps=3, batch_size=16) for _ in range(2)],
+        problems(2, n=30),
+        [torch.Generator().manual_seed(b) for b in range(2)],
+    )
+    with torch.inference_mode():
+        c = torch.randn(4, 3, dtype=torch.float64)
+        posterior_means(models, [c], samples=1, steps=3, generator=torch.Generator().manual_seed(0))
