@@ -260,6 +260,12 @@ def _round_ratios(slow: Timed, fast: Timed) -> list[float]:
     return [a / b for a, b in zip(slow.rounds, fast.rounds, strict=True)]
 
 
+def _speedup(key: str, slow: Timed, fast: Timed) -> dict:
+    """The JSON entries of one speed-up: the ratio of medians under ``key``, the per-round
+    ratios under ``<key>_rounds``."""
+    return {key: slow[0] / fast[0], f"{key}_rounds": _round_ratios(slow, fast)}
+
+
 def _ratio_line(name: str, slow: Timed, fast: Timed, target: float) -> str:
     ratios = _round_ratios(slow, fast)
     spread = f"; rounds {min(ratios):.2f}-{max(ratios):.2f}x" if len(ratios) > 1 else ""
@@ -328,7 +334,6 @@ def _training(cfg: BenchConfig, echo) -> dict:
     result = {
         "stacked_seconds": t_stacked,
         "loop_seconds": t_loop,
-        "stacked_vs_loop": t_loop / t_stacked,
         "stacked_max_gap": gap,
     }
     for name, label in (
@@ -339,8 +344,7 @@ def _training(cfg: BenchConfig, echo) -> dict:
         if name in timed:
             key = f"stacked_vs_{name}"
             result[f"{name}_seconds"] = timed[name][0]
-            result[key] = timed[name][0] / t_stacked
-            result[f"{key}_rounds"] = _round_ratios(timed[name], timed["stacked"])
+            result.update(_speedup(key, timed[name], timed["stacked"]))
             echo(_ratio_line(f"  stacked vs {label}", timed[name], timed["stacked"], TARGETS[key]))
 
     policy_options = dict(width=cfg.width, depth=cfg.depth, steps=cfg.steps)
@@ -376,10 +380,7 @@ def _training(cfg: BenchConfig, echo) -> dict:
         **result,
         "policy_stacked_seconds": t_pstacked,
         "policy_loop_seconds": t_ploop,
-        "policy_stacked_vs_loop": t_ploop / t_pstacked,
-        "policy_stacked_vs_loop_rounds": _round_ratios(
-            policy_timed["loop"], policy_timed["stacked"]
-        ),
+        **_speedup("policy_stacked_vs_loop", policy_timed["loop"], policy_timed["stacked"]),
         "policy_max_gap": pgap,
     }
 
@@ -464,19 +465,15 @@ def _evaluation(cfg: BenchConfig, echo) -> dict:
     return {
         "posterior_stacked_seconds": t_stacked,
         "posterior_loop_seconds": t_loop,
-        "posterior_stacked_vs_loop": t_loop / t_stacked,
-        "posterior_stacked_vs_loop_rounds": _round_ratios(
-            posterior_timed["loop"], posterior_timed["stacked"]
+        **_speedup(
+            "posterior_stacked_vs_loop", posterior_timed["loop"], posterior_timed["stacked"]
         ),
         "posterior_draws_stacked_seconds": t_draws,
         "posterior_models_stacked_vs_draws_stacked": t_draws / t_stacked,
         "posterior_max_gap": gap,
         "rollout_batched_seconds": t_rbatch,
         "rollout_loop_seconds": t_rloop,
-        "rollout_batched_vs_loop": t_rloop / t_rbatch,
-        "rollout_batched_vs_loop_rounds": _round_ratios(
-            rollout_timed["loop"], rollout_timed["batched"]
-        ),
+        **_speedup("rollout_batched_vs_loop", rollout_timed["loop"], rollout_timed["batched"]),
     }
 
 
