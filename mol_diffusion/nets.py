@@ -228,6 +228,7 @@ class StackedMLPs:
             adam.step(grad, cosine_lr(lr, step, steps))
             if ema is not None:
                 ema.lerp_(flat, 1 - ema_warmup(ema_decay, step))
+        self.params = params  # the trained (raw) weights, as when Adam updated them in place
         if ema is not None:
             params = [
                 ema[p.storage_offset() : p.storage_offset() + p.numel()].view(p.shape)

@@ -196,7 +196,7 @@ class ScoreModelBase(abc.ABC):
             # that stops being finite still fails at the sampler's end.
             if c_step is c:
                 return given_c(x_t, t).to(x_t.dtype)
-            return self._score(x_t, c_step, t).to(x_t.dtype)
+            return self.score(x_t, c_step, t)  # conditions the run did not check: validated
 
         return sampler(score, c, dim, self.schedule, generator, steps=steps)
 

@@ -311,19 +311,26 @@ def stacked_eps(models: Sequence[MLPScore]) -> Callable[..., torch.Tensor]:
         }
     )
     sched, count = cfg.schedule, len(models)
-    # c's scaled float32 copy, kept while the caller passes the same, unmodified c (a sampler
-    # passes one c for every step of a run): keyed by the tensor and its in-place version
-    kept: list = [None, -1, None]
+    # c's scaled float32 copy, kept while the caller passes the same c unchanged by in-place
+    # torch operations (a sampler passes one c for every step of a run): keyed by the tensor and
+    # its version counter. Writes that bypass the counter (through .numpy() or .data) are not
+    # seen; inference tensors have no counter and are scaled at every call.
+    kept: tuple = (None, -1, None)
 
     def eps(x_t: torch.Tensor, c: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        nonlocal kept
         rows = t.shape[0]
         t64 = t.to(torch.float64)
         alpha, sigma = sched.alpha_sigma(t64)
-        fresh = kept[0] is not c or kept[1] != c._version
+        version = -1 if c.is_inference() else c._version
+        held, held_version, held_z_c = kept  # one read: a concurrent call replaces, not edits
+        fresh = held is not c or held_version != version or version < 0
         z_x, z_c = scaler(x_t, c[None].expand(count, -1, -1), alpha, sigma, scale_c=fresh)
         if fresh:
-            kept[:] = c, c._version, z_c.to(torch.float32)
-        z_c = kept[2]
+            z_c = z_c.to(torch.float32)
+            kept = (c, version, z_c)
+        else:
+            z_c = held_z_c
         emb = time_embedding(t, cfg.time_features)[None].expand(count, -1, -1)
         z = torch.cat([z_x.to(torch.float32), z_c, emb], dim=-1)
         with torch.no_grad():
