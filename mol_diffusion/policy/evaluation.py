@@ -6,6 +6,12 @@ and the sub-optimality gap J_H(expert) - J_H(policy), paired over episodes: the 
 the policy start from the same reset seeds. Returns over H are the first H steps of one
 rollout of length max(H): an episode's first H steps do not depend on what comes after, so
 this equals a separate rollout with horizon H.
+
+Given rollouts of ``RandomAgent`` from the same reset seeds, the rows also give the normalized
+score of every episode, (J_H - mean J_H(random)) / (mean J_H(expert) - mean J_H(random)), per
+environment: 0 is a uniformly random policy and 1 the expert, whatever the sign of the rewards
+(the normalization of D4RL; Fu et al., 2020). The reference means are fixed numbers per (env, H),
+so the score's standard error is that of the policy's return, rescaled.
 """
 
 from __future__ import annotations
@@ -37,18 +43,26 @@ def _se(values: np.ndarray) -> float:
     return float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
 
 
-def evaluation_rows(
-    policy: Trajectories, expert: Trajectories, horizons: Sequence[int]
-) -> list[dict]:
-    """One row per (environment, H): return, success with Wilson interval, paired gap.
+def _same_episodes(a: Trajectories, b: Trajectories) -> bool:
+    return np.array_equal(a.env_index, b.env_index) and np.array_equal(a.seeds, b.seeds)
 
-    ``policy`` and ``expert`` must hold the same episodes (env_index and seeds, in order).
+
+def evaluation_rows(
+    policy: Trajectories,
+    expert: Trajectories,
+    horizons: Sequence[int],
+    random: Trajectories | None = None,
+) -> list[dict]:
+    """One row per (environment, H): return, success with Wilson interval, paired gap and,
+    given ``random``, the normalized score.
+
+    ``policy``, ``expert`` and ``random`` must hold the same episodes (env_index and seeds, in
+    order). Raises if the expert's mean return does not exceed the random agent's.
     """
-    if not (
-        np.array_equal(policy.env_index, expert.env_index)
-        and np.array_equal(policy.seeds, expert.seeds)
-    ):
+    if not _same_episodes(policy, expert):
         raise ValueError("policy and expert trajectories must share env_index and seeds")
+    if random is not None and not _same_episodes(policy, random):
+        raise ValueError("random trajectories must share the policy's env_index and seeds")
     if any(not 0 < h <= policy.horizon for h in horizons):
         raise ValueError(f"horizons must lie in [1, {policy.horizon}], got {list(horizons)}")
     rows = []
@@ -61,22 +75,35 @@ def evaluation_rows(
             gap = j_exp - j
             wins = int(mine.success[:, h - 1].sum())
             low, high = wilson_interval(wins, episodes)
-            rows.append(
-                {
-                    "env": int(k),
-                    "horizon": int(h),
-                    "episodes": episodes,
-                    "return_mean": float(j.mean()),
-                    "return_se": _se(j),
-                    "expert_return": float(j_exp.mean()),
-                    "gap": float(gap.mean()),
-                    "gap_se": _se(gap),
-                    "successes": wins,
-                    "success_rate": wins / episodes,
-                    "success_low": low,
-                    "success_high": high,
-                }
-            )
+            row = {
+                "env": int(k),
+                "horizon": int(h),
+                "episodes": episodes,
+                "return_mean": float(j.mean()),
+                "return_se": _se(j),
+                "expert_return": float(j_exp.mean()),
+                "gap": float(gap.mean()),
+                "gap_se": _se(gap),
+                "successes": wins,
+                "success_rate": wins / episodes,
+                "success_low": low,
+                "success_high": high,
+            }
+            if random is not None:
+                j_rand = float(random.select(sel).returns(h).mean())
+                span = float(j_exp.mean()) - j_rand
+                if not span > 0:
+                    raise ValueError(
+                        f"the expert's mean return {j_exp.mean():.4g} does not exceed the random "
+                        f"agent's {j_rand:.4g} (env {int(k)}, H = {h}): no normalized score"
+                    )
+                score = (j - j_rand) / span
+                row.update(
+                    random_return=j_rand,
+                    normalized_score=float(score.mean()),
+                    normalized_se=_se(score),
+                )
+            rows.append(row)
     return rows
 
 

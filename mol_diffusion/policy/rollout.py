@@ -23,10 +23,9 @@ import torch
 
 from mol_diffusion._validation import check_generator, check_positive_int
 from mol_diffusion.policy.data import Trajectories
-from mol_diffusion.policy.diffusion_policy import DiffusionPolicy
 from mol_diffusion.policy.experts import make_expert
 
-__all__ = ["ExpertAgent", "PolicyAgent", "make_envs", "rollout"]
+__all__ = ["ExpertAgent", "PolicyAgent", "RandomAgent", "make_envs", "rollout"]
 
 
 def make_envs(env_ids: Sequence[str], env_index, horizon: int) -> list:
@@ -49,12 +48,37 @@ class ExpertAgent:
         return np.stack([e.act(env) for e, env in zip(self.experts, envs, strict=True)])[:, None]
 
 
+class RandomAgent:
+    """Uniform random actions in [-1, 1] (To = 1, Ta = 1): the normalized score's zero.
+
+    Each episode draws from a generator seeded by its own reset seed, so the random reference
+    of an evaluation episode is the same in every run, worker and batch composition.
+    """
+
+    obs_horizon = 1
+    action_horizon = 1
+
+    def reset(self, envs: list, seeds: np.ndarray) -> None:
+        self.rngs = [np.random.default_rng((int(s), 0x5A4D)) for s in seeds]
+
+    def act(self, obs: np.ndarray, envs: list) -> np.ndarray:
+        return np.stack(
+            [
+                rng.uniform(-1, 1, env.action_space.shape)
+                for rng, env in zip(self.rngs, envs, strict=True)
+            ]
+        )[:, None]
+
+
 class PolicyAgent:
-    """Diffusion policies acting in batch.
+    """Learned policies acting in batch.
 
     Args:
-        policies: one policy for every episode (a generalist), or a sequence with one policy per
-            environment of the family (specialists), used by each episode's ``env_index``.
+        policies: one policy for every episode (a generalist), or a list or tuple with one
+            policy per environment of the family (specialists), used by each episode's
+            ``env_index``. A policy is anything with ``config.obs_horizon``,
+            ``config.action_horizon`` and ``act(obs (B, To, O), generator=) -> (B, Ta, A)``:
+            a ``DiffusionPolicy`` or a baseline of ``policy.baselines``.
         generator: seeds the policies' sampling noise.
     Attributes:
         seconds: wall time spent in the policies' calls (for latency).
@@ -62,9 +86,12 @@ class PolicyAgent:
     """
 
     def __init__(self, policies, *, generator: torch.Generator):
+        self.single = not isinstance(policies, list | tuple)
+        if not self.single and not policies:
+            raise ValueError("policies must be one policy or a non-empty list, got an empty list")
         self.policies = policies
         self.generator = check_generator(generator)
-        first = policies if isinstance(policies, DiffusionPolicy) else policies[0]
+        first = policies if self.single else policies[0]
         self.obs_horizon = first.config.obs_horizon
         self.action_horizon = first.config.action_horizon
         self.seconds = 0.0
@@ -75,7 +102,7 @@ class PolicyAgent:
 
     def act(self, obs: np.ndarray, envs: list) -> np.ndarray:
         started = time.perf_counter()
-        if isinstance(self.policies, DiffusionPolicy):
+        if self.single:
             out = self.policies.act(obs, generator=self.generator).numpy()
         else:
             out = np.zeros((obs.shape[0], self.action_horizon, envs[0].action_space.shape[0]))
@@ -100,9 +127,9 @@ def rollout(
     """Run B episodes for H steps each.
 
     Args:
-        agent: an ``ExpertAgent``, a ``PolicyAgent`` or anything with ``obs_horizon``,
-            ``action_horizon``, ``reset(envs, seeds)`` and ``act(obs (B, To, O), envs) ->
-            (B, Ta, A)``.
+        agent: an ``ExpertAgent``, ``RandomAgent``, ``PolicyAgent`` or anything with
+            ``obs_horizon``, ``action_horizon``, ``reset(envs, seeds)`` and ``act(obs (B, To,
+            O), envs) -> (B, Ta, A)``.
         env_ids: the family's registered ids; ``env_index`` (B,) picks one per episode.
         seeds: (B,) reset seeds (use seeds disjoint from training seeds for evaluation).
         horizon: H.
