@@ -1,0 +1,228 @@
+r"""Pilot search for the policy experiment's defaults: specialists and baselines, per environment.
+
+Every candidate is fitted per environment on n pilot demonstrations (the experiment's noisy
+expert, ``action_noise`` 0.2) and scored on pilot evaluation episodes at H = 200 by the
+normalized score (random policy 0, expert 1; ``policy.evaluation``). Pilot seeds are disjoint
+from the experiment's: demonstrations of environment k use reset seeds 9 * 10^5 + k * 10^3 + i
+(the experiment's training seeds stay below 2 * 10^5) and evaluation episodes 2 * 10^6 + i (the
+experiment's evaluation seeds start at its ``eval_seed``, 10^6). Each method gets the same
+budget: six candidates. The specialists, BC and 1-NN are fitted per environment; the generalist
+candidates (To = 1, the specialists' choice, since To is shared) are fitted once on the pooled
+demonstrations of every environment without an environment id (``--generalist-n`` per
+environment, more than the specialists see: the generalist's class is judged where data do not
+limit it).
+
+    python experiments/search_policy_defaults.py [--n 5] [--episodes 30] [--family point_nav]
+
+Selection rule (applied by ``choose`` and printed at the end): per-environment methods
+(specialist, BC, 1-NN) take the candidate with the fewest parameters whose lowest
+per-environment normalized score is >= 0.90, ties to the higher lowest score; the generalist
+takes the fewest parameters among candidates within 0.02 of the best lambda-weighted (uniform)
+mean score, ties to the higher mean.
+
+It writes ``experiments/results/pilot/policy_defaults_search_<family>.csv`` (one row per method,
+candidate and environment; a run replaces the rows of the methods it ran and keeps the others)
+and prints the table. One torch thread; about 10 minutes on one
+core for point navigation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import time
+
+import numpy as np
+import torch
+
+from mol_diffusion.kinds.base import one_thread
+from mol_diffusion.paths import PILOTS
+from mol_diffusion.policy import DiffusionPolicyConfig
+from mol_diffusion.policy.baselines import (
+    BCConfig,
+    BCPolicy,
+    NearestNeighbourConfig,
+    NearestNeighbourPolicy,
+)
+from mol_diffusion.policy.data import action_windows, observation_windows
+from mol_diffusion.policy.evaluation import evaluation_rows
+from mol_diffusion.policy.rollout import ExpertAgent, PolicyAgent, RandomAgent, rollout
+from mol_diffusion.policy.two_stage import fit_pooled, fit_specialists, labeled_only_windows
+
+DEMO_SEED, EVAL_SEED = 9 * 10**5, 2 * 10**6
+SHARED = dict(pred_horizon=8, inference="ddpm", inference_steps=25)
+DIFFUSION = {  # the experiment's specialist first, then To = 1, the learning rate and capacity
+    "128x2 To2 lr1e-3 1000": dict(width=128, depth=2, steps=1000, obs_horizon=2),
+    "128x2 To1 lr3e-3 1500": dict(width=128, depth=2, steps=1500, lr=3e-3, obs_horizon=1),
+    "128x3 To1 lr3e-3 1500": dict(width=128, depth=3, steps=1500, lr=3e-3, obs_horizon=1),
+    "192x3 To1 lr3e-3 1500": dict(width=192, depth=3, steps=1500, lr=3e-3, obs_horizon=1),
+    "128x2 To1 lr3e-3 3000": dict(width=128, depth=2, steps=3000, lr=3e-3, obs_horizon=1),
+    "128x3 To2 lr3e-3 1500": dict(width=128, depth=3, steps=1500, lr=3e-3, obs_horizon=2),
+}
+BC = {  # the same architectures, learning rates and steps, deterministic
+    name: {"lr": 1e-3, **opts} for name, opts in DIFFUSION.items()
+}
+GENERALIST = {  # pooled over the K environments, no environment id; the experiment's first
+    "256x3 lr1e-3 1500": dict(width=256, depth=3, steps=1500),
+    "256x3 lr3e-3 1500": dict(width=256, depth=3, steps=1500, lr=3e-3),
+    "256x3 lr3e-3 3000": dict(width=256, depth=3, steps=3000, lr=3e-3),
+    "256x4 lr3e-3 3000": dict(width=256, depth=4, steps=3000, lr=3e-3),
+    "384x3 lr3e-3 3000": dict(width=384, depth=3, steps=3000, lr=3e-3),
+    "256x3 lr1e-3 3000": dict(width=256, depth=3, steps=3000),
+}
+NEAREST = {
+    f"To{to} Ta{ta}": dict(obs_horizon=to, action_horizon=ta) for to in (1, 2) for ta in (1, 2, 4)
+}
+
+
+def family_ids(name: str) -> tuple[str, ...]:
+    if name == "point_nav":
+        from mol_diffusion.policy.envs import POINT_NAV_IDS
+
+        return POINT_NAV_IDS
+    from mol_diffusion.policy.arm import ARM_REACH_IDS
+
+    return ARM_REACH_IDS
+
+
+def choose(rows: list[dict]) -> dict[str, str]:
+    """The selected candidate of every method in ``rows`` (the rule of the module docstring)."""
+    chosen = {}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        scores: dict[str, list[float]] = {}
+        params = {}
+        for r in rows:
+            if r["method"] == method:
+                scores.setdefault(r["candidate"], []).append(float(r["normalized_score"]))
+                params[r["candidate"]] = int(r["num_params"])
+        if method == "generalist":
+            means = {c: float(np.mean(v)) for c, v in scores.items()}
+            best = max(means.values())
+            near = [c for c in means if means[c] >= best - 0.02]
+            chosen[method] = min(near, key=lambda c: (params[c], -means[c]))
+        else:
+            good = [c for c, v in scores.items() if min(v) >= 0.90]
+            chosen[method] = (
+                min(good, key=lambda c: (params[c], -min(scores[c]))) if good else "none >= 0.90"
+            )
+    return chosen
+
+
+def windows(demos, to: int, tp: int) -> list[tuple]:
+    return [
+        (observation_windows(d.observations, to), action_windows(d.actions, to, tp), None)
+        for d in demos
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=5, help="demonstrations per environment")
+    parser.add_argument("--episodes", type=int, default=30, help="evaluation episodes per env")
+    parser.add_argument("--horizon", type=int, default=200, help="H of every rollout")
+    parser.add_argument("--family", default="point_nav", choices=("point_nav", "arm_reach"))
+    parser.add_argument(
+        "--methods", default="diffusion,bc,nearest,generalist", help="comma-separated"
+    )
+    parser.add_argument("--generalist-n", type=int, default=30, help="pooled demos per env")
+    args = parser.parse_args()
+    ids, h = family_ids(args.family), args.horizon
+    k_envs = len(ids)
+    methods = args.methods.split(",")
+    unknown = set(methods) - {"diffusion", "bc", "nearest", "generalist"}
+    if unknown:
+        parser.error(f"--methods: unknown {sorted(unknown)}")
+    demo_n = max(args.n, args.generalist_n) if "generalist" in methods else args.n
+    pooled = [
+        rollout(
+            ExpertAgent(),
+            ids,
+            np.full(demo_n, k),
+            DEMO_SEED + k * 10**3 + np.arange(demo_n),
+            h,
+            action_noise=0.2,
+        )
+        for k in range(k_envs)
+    ]
+    demos = [d.select(np.arange(len(d)) < args.n) for d in pooled]  # nested: the first n
+    env_index = np.repeat(np.arange(k_envs), args.episodes)
+    seeds = np.tile(EVAL_SEED + np.arange(args.episodes), k_envs)
+    expert = rollout(ExpertAgent(), ids, env_index, seeds, h)
+    random = rollout(RandomAgent(), ids, env_index, seeds, h)
+    out = PILOTS / f"policy_defaults_search_{args.family}.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    grids = {"diffusion": DIFFUSION, "bc": BC, "nearest": NEAREST, "generalist": GENERALIST}
+    for method in methods:
+        for name, opts in grids[method].items():
+            started = time.perf_counter()
+            gens = [torch.Generator().manual_seed(1000 * k + 7) for k in range(k_envs)]
+            if method == "diffusion":
+                cfg = DiffusionPolicyConfig(**SHARED, **opts)
+                policies = fit_specialists(demos, cfg, gens, run_name=name)
+            elif method == "generalist":
+                cfg = DiffusionPolicyConfig(**SHARED, obs_horizon=1, **opts)
+                windows_k = labeled_only_windows(
+                    [d.select(np.arange(len(d)) < args.generalist_n) for d in pooled], cfg
+                )
+                (fit,) = fit_pooled(
+                    [windows_k], (1 / k_envs,) * k_envs, cfg, gens[:1], run_names=[name]
+                )
+                policies = fit.generalist
+            else:
+                to = opts["obs_horizon"]
+                if method == "bc":
+                    cfg = BCConfig(pred_horizon=SHARED["pred_horizon"], **opts)
+                    make = BCPolicy
+                else:
+                    cfg = NearestNeighbourConfig(pred_horizon=SHARED["pred_horizon"], **opts)
+                    make = NearestNeighbourPolicy
+                policies = [
+                    make(cfg).fit(o, a, generator=g)
+                    for (o, a, _), g in zip(windows(demos, to, cfg.pred_horizon), gens, strict=True)
+                ]
+            fit_seconds = time.perf_counter() - started
+            agent = PolicyAgent(policies, generator=torch.Generator().manual_seed(11))
+            first = policies[0] if isinstance(policies, list) else policies
+            trajectories = rollout(agent, ids, env_index, seeds, h)
+            for row in evaluation_rows(trajectories, expert, [h], random):
+                rows.append(
+                    {
+                        "family": args.family,
+                        "method": method,
+                        "candidate": name,
+                        "n": args.generalist_n if method == "generalist" else args.n,
+                        "env_id": ids[row["env"]],
+                        "normalized_score": round(row["normalized_score"], 4),
+                        "normalized_se": round(row["normalized_se"], 4),
+                        "success_rate": row["success_rate"],
+                        "return_mean": round(row["return_mean"], 4),
+                        "expert_return": round(row["expert_return"], 4),
+                        "random_return": round(row["random_return"], 4),
+                        "num_params": first.num_params,
+                        "fit_seconds": round(fit_seconds, 2),
+                    }
+                )
+                print(
+                    f"{method:9s} {name:24s} {ids[row['env']]:34s} "
+                    f"score {row['normalized_score']:6.3f} success {row['success_rate']:.2f} "
+                    f"p {first.num_params:7d} fit {fit_seconds:5.1f} s",
+                    flush=True,
+                )
+    if out.exists():  # keep the rows of the methods this run did not search
+        with out.open(newline="") as fh:
+            kept = [r for r in csv.DictReader(fh) if r["method"] not in methods]
+        rows = kept + rows
+    rows.sort(key=lambda r: list(grids).index(r["method"]))
+    with out.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    print(f"wrote {out}")
+    for method, name in choose(rows).items():
+        print(f"chosen {method}: {name}")
+
+
+if __name__ == "__main__":
+    with one_thread():
+        main()
