@@ -31,6 +31,7 @@ __all__ = [
     "plot_restoration_examples",
     "plot_risk_vs_m",
     "plot_risk_vs_n",
+    "plot_score_vs_n",
     "plot_trajectories",
     "savefig",
 ]
@@ -45,8 +46,11 @@ METHOD_STYLE = {
     "two_stage_on_policy": {"color": "#1f77b4", "marker": "o", "label": "two-stage, on-policy"},
     "two_stage_offline": {"color": "#9467bd", "marker": "v", "label": "two-stage, offline"},
     "expert": {"color": "#000000", "marker": "", "label": "expert"},
+    "nearest_neighbour": {"color": "#8c564b", "marker": "x", "label": "1-NN (own env)", "ls": "--"},
+    "bc": {"color": "#e377c2", "marker": "+", "label": "MLP BC (own env)", "ls": "--"},
 }
 POLICY_METHODS = ("two_stage_on_policy", "two_stage_offline", "labeled_only", "specialist")
+POLICY_BASELINES = ("nearest_neighbour", "bc")  # drawn dashed where the table has them
 
 _RC = {
     "figure.dpi": 110,
@@ -392,14 +396,21 @@ def plot_gap_vs_n(table: pd.DataFrame, *, horizon: int | None = None):
     with figure_style():
         fig, axes = plt.subplots(1, len(columns), figsize=(2.3 * len(columns), 2.6), sharey=True)
         for ax, (column, title) in zip(axes, columns, strict=True):
-            for method in POLICY_METHODS:
+            for method in _policy_methods(table):
                 gap = _policy_gaps(table, method)
                 gap = gap[gap.horizon == h]
                 style = METHOD_STYLE[method]
                 groups = gap.groupby("n")[column]
                 mean, se = groups.mean(), groups.std(ddof=1).fillna(0) / np.sqrt(groups.count())
                 x = mean.index.to_numpy(dtype=float)
-                ax.plot(x, mean, marker=style["marker"], color=style["color"], label=style["label"])
+                ax.plot(
+                    x,
+                    mean,
+                    marker=style["marker"],
+                    color=style["color"],
+                    ls=style.get("ls", "-"),
+                    label=style["label"],
+                )
                 ax.fill_between(
                     x, mean - 2 * se, mean + 2 * se, color=style["color"], alpha=0.15, lw=0
                 )
@@ -408,6 +419,65 @@ def plot_gap_vs_n(table: pd.DataFrame, *, horizon: int | None = None):
         axes[0].set_ylabel(f"gap J(expert) - J(policy), H = {h}")
         _figure_legend(fig, axes[0])
         fig.suptitle(f"Sub-optimality gap vs n ({table.replicate.nunique()} seeds)", y=1.02)
+        fig.tight_layout()
+    return fig
+
+
+def _policy_methods(table: pd.DataFrame) -> list[str]:
+    """The learned policies to draw: the four of the procedure, then the baselines present."""
+    present = set(table.method)
+    return [m for m in POLICY_METHODS + POLICY_BASELINES if m in present]
+
+
+def plot_score_vs_n(table: pd.DataFrame, *, horizon: int | None = None):
+    """Normalized score (random policy 0, expert 1) vs demonstrations per environment n, at
+    H = ``horizon`` (default the largest): lambda-weighted and per environment, every learned
+    policy with the baselines dashed. Bands: +/- 2 s.e. over seeds."""
+    h = int(table.horizon.max()) if horizon is None else horizon
+    rows = table[table.horizon == h]
+    envs = sorted(rows.env.unique())
+    names = rows.drop_duplicates("env").set_index("env").env_id.str.split("/").str[-1]
+    with figure_style():
+        fig, axes = plt.subplots(
+            1, len(envs) + 1, figsize=(2.3 * (len(envs) + 1), 2.6), sharey=True
+        )
+        for ax, env in zip(axes, [None, *envs], strict=True):
+            for method in _policy_methods(rows):
+                sel = rows[rows.method == method]
+                if env is None:  # lambda-weighted per (n, replicate)
+                    sel = (
+                        (sel.normalized_score * sel.weight)
+                        .groupby([sel.n, sel.replicate])
+                        .sum()
+                        .rename("normalized_score")
+                        .reset_index()
+                    )
+                else:
+                    sel = sel[sel.env == env]
+                groups = sel.groupby("n").normalized_score
+                mean, se = groups.mean(), groups.std(ddof=1).fillna(0) / np.sqrt(groups.count())
+                x = mean.index.to_numpy(dtype=float)
+                style = METHOD_STYLE[method]
+                ax.plot(
+                    x,
+                    mean,
+                    marker=style["marker"],
+                    color=style["color"],
+                    ls=style.get("ls", "-"),
+                    label=style["label"],
+                )
+                ax.fill_between(
+                    x, mean - 2 * se, mean + 2 * se, color=style["color"], alpha=0.12, lw=0
+                )
+            ax.axhline(1, color="k", ls=":", lw=0.8)
+            ax.axhline(0, color="#999999", ls=":", lw=0.8)
+            title = "lambda-weighted" if env is None else names[env]
+            ax.set(xscale="log", xlabel="demonstrations per environment n", title=title)
+        axes[0].set_ylabel(f"normalized score, H = {h}")
+        _figure_legend(fig, axes[0])
+        fig.suptitle(
+            f"Normalized score vs n (expert 1, random 0; {rows.replicate.nunique()} seeds)", y=1.02
+        )
         fig.tight_layout()
     return fig
 

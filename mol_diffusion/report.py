@@ -7,8 +7,12 @@
 - ``paper/generated/discussion.tex``: the contradicted and inconclusive claims with their numbers,
 - ``paper/generated/calibration.tex``: the calibration table (``\\calibrationTable``) from
   ``experiments/results/calibration.csv``,
-- the claims and calibration tables of ``README.md`` between ``<!-- claims:begin -->`` /
-  ``<!-- claims:end -->`` and ``<!-- calibration:begin -->`` / ``<!-- calibration:end -->``.
+- ``paper/generated/policy.tex``: the diffusion-policy table per environment
+  (``\\policyTable``): every method's normalized score and goal success rate at the smallest
+  and the largest n, H = max(H),
+- the claims, calibration and policy tables of ``README.md`` between ``<!-- claims:begin -->`` /
+  ``<!-- claims:end -->``, ``<!-- calibration:begin -->`` / ``<!-- calibration:end -->`` and
+  ``<!-- policy:begin -->`` / ``<!-- policy:end -->``.
 
 ``python -m mol_diffusion report`` runs it; ``make figures`` calls it after the notebooks.
 """
@@ -25,10 +29,20 @@ from mol_diffusion.claims.common import seed_slopes
 from mol_diffusion.config import load_experiment
 from mol_diffusion.scores import LinearGaussianScore
 
-__all__ = ["calibration_summary", "readme_table", "write_report"]
+__all__ = ["calibration_summary", "policy_summary", "readme_table", "write_report"]
 
 README_BEGIN, README_END = "<!-- claims:begin -->", "<!-- claims:end -->"
 CALIBRATION_BEGIN, CALIBRATION_END = "<!-- calibration:begin -->", "<!-- calibration:end -->"
+POLICY_BEGIN, POLICY_END = "<!-- policy:begin -->", "<!-- policy:end -->"
+POLICY_ROWS = (  # (method, label) in the order of the table
+    ("expert", "expert"),
+    ("specialist", "specialist (own env)"),
+    ("nearest_neighbour", "1-NN (own env)"),
+    ("bc", "MLP BC (own env)"),
+    ("labeled_only", "labeled-only generalist"),
+    ("two_stage_offline", "two-stage, offline"),
+    ("two_stage_on_policy", "two-stage, on-policy"),
+)
 
 
 def _tex_list(values) -> str:
@@ -110,13 +124,14 @@ def _policy_numbers(table) -> dict[str, str]:
                 value = f"{gap.gap.mean():.2f}"
             numbers[f"numDp{name}Gap{end}"] = value
     numbers["numDpExpertReturn"] = "--"
-    numbers["numDpExpertSuccess"] = "--"
+    numbers["numDpExpertGoals"] = "--"
     if table is not None:
         expert = table[(table.method == "expert") & (table.horizon == table.horizon.max())]
         cells = expert.groupby(["n", "replicate"]).ngroups
         weighted = (expert.return_mean * expert.weight).sum() / cells
         numbers["numDpExpertReturn"] = f"{weighted:.2f}"
-        numbers["numDpExpertSuccess"] = f"{expert.successes.sum() / expert.episodes.sum():.2f}"
+        # goals reached without contact per episode (the success rate's trials)
+        numbers["numDpExpertGoals"] = f"{expert.success_trials.sum() / expert.episodes.sum():.1f}"
     return numbers
 
 
@@ -337,8 +352,111 @@ def _replace_block(text: str, begin: str, end: str, body: str, where) -> str:
     return f"{head}{begin}\n{body}\n{end}{tail}"
 
 
-def update_readme(verdicts: list[claims.Verdict], summary=None, readme=None) -> None:
-    """Replace the README's claims (and, given a summary, calibration) blocks."""
+def policy_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per environment, method and end of the n grid (smallest, largest) at H = max(H): the mean
+    normalized score over seeds with its standard error over seeds, and the goal success rate
+    pooled over seeds (successes / trials). Rows for the methods of ``POLICY_ROWS`` present."""
+    h = int(table.horizon.max())
+    rows = table[(table.horizon == h) & table.n.isin([table.n.min(), table.n.max()])]
+    out = []
+    for (env, env_id, method, n), part in rows.groupby(["env", "env_id", "method", "n"]):
+        if method not in dict(POLICY_ROWS):
+            continue
+        score = part.normalized_score
+        trials = int(part.success_trials.sum())
+        out.append(
+            dict(
+                env=int(env),
+                env_id=env_id,
+                method=method,
+                n=int(n),
+                score=float(score.mean()),
+                score_se=float(score.std(ddof=1) / math.sqrt(len(score)))
+                if len(score) > 1
+                else math.nan,
+                success=int(part.successes.sum()) / trials if trials else math.nan,
+                seeds=int(part.replicate.nunique()),
+            )
+        )
+    frame = pd.DataFrame(out)
+    order = {m: i for i, (m, _) in enumerate(POLICY_ROWS)}
+    return frame.sort_values(
+        ["env", "method", "n"], key=lambda c: c.map(order) if c.name == "method" else c
+    ).reset_index(drop=True)
+
+
+def _policy_cells(summary: pd.DataFrame, env_id: str, method: str, ns) -> list[str]:
+    cells = []
+    for n in ns:
+        r = summary[(summary.env_id == env_id) & (summary.method == method) & (summary.n == n)]
+        if r.empty:
+            cells += ["–", "–"]
+            continue
+        r = r.iloc[0]
+        se = "" if math.isnan(r.score_se) else f" ± {r.score_se:.2f}"
+        cells += [f"{r.score:.2f}{se}", "–" if math.isnan(r.success) else f"{r.success:.2f}"]
+    return cells
+
+
+def policy_markdown(summary: pd.DataFrame) -> str:
+    """One Markdown table per environment: method x (score, success) at the smallest and the
+    largest n."""
+    if summary.empty:
+        return "No diffusion-policy results."
+    ns = sorted(summary.n.unique())
+    labels = dict(POLICY_ROWS)
+    blocks = []
+    for env_id in summary.env_id.unique():
+        head = " | ".join(f"score, n = {n} | success, n = {n}" for n in ns)
+        lines = [
+            f"`{env_id}` ({int(summary[summary.env_id == env_id].seeds.max())} seeds)",
+            "",
+            f"| method | {head} |",
+            "| --- |" + " ---: |" * (2 * len(ns)),
+        ]
+        for method in dict.fromkeys(summary[summary.env_id == env_id].method):
+            cells = _policy_cells(summary, env_id, method, ns)
+            lines.append(f"| {labels[method]} | " + " | ".join(cells) + " |")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def policy_tex(summary: pd.DataFrame) -> str:
+    """``\\policyTable``: the environments side by side is too wide; one block per environment,
+    stacked, with the same columns as the README's table."""
+    esc = claims.tex_escape
+    if summary.empty:
+        return "\\newcommand{\\policyTable}{no diffusion-policy results}\n"
+    ns = sorted(summary.n.unique())
+    labels = dict(POLICY_ROWS)
+    head = " & ".join(f"score, $n={n}$ & success, $n={n}$" for n in ns)
+    lines = [
+        "% Generated by mol_diffusion.report from experiments/results/diffusion_policy.csv.",
+        r"\newcommand{\policyTable}{%",
+        r"\begin{tabular}{l" + "rr" * len(ns) + "}",
+        r"\hline",
+        rf"method & {head} \\",
+    ]
+    for env_id in summary.env_id.unique():
+        lines += [
+            r"\hline",
+            rf"\multicolumn{{{1 + 2 * len(ns)}}}{{l}}{{\texttt{{{esc(env_id)}}}}} \\",
+        ]
+        for method in dict.fromkeys(summary[summary.env_id == env_id].method):
+            cells = [
+                c.replace("±", r"$\pm$").replace("–", "--")
+                for c in _policy_cells(summary, env_id, method, ns)
+            ]
+            lines.append(" & ".join([esc(labels[method]), *cells]) + r" \\")
+    lines += [r"\hline", r"\end{tabular}}"]
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(
+    verdicts: list[claims.Verdict], summary=None, readme=None, policy: str | None = None
+) -> None:
+    """Replace the README's claims (and, given a summary, calibration; given a policy table,
+    policy) blocks."""
     readme = readme or paths.ROOT / "README.md"
     text = _replace_block(
         readme.read_text(), README_BEGIN, README_END, readme_table(verdicts), readme
@@ -347,6 +465,8 @@ def update_readme(verdicts: list[claims.Verdict], summary=None, readme=None) -> 
         text = _replace_block(
             text, CALIBRATION_BEGIN, CALIBRATION_END, calibration_markdown(summary), readme
         )
+    if policy is not None:
+        text = _replace_block(text, POLICY_BEGIN, POLICY_END, policy, readme)
     write_if_changed(readme, text)
 
 
@@ -369,5 +489,11 @@ def write_report(results_dir=None) -> list[claims.Verdict]:
         else "\\newcommand{\\calibrationTable}{no calibration.csv}\n"
     )
     write_if_changed(paths.PAPER_GENERATED / "calibration.tex", tex)
-    update_readme(verdicts, summary)
+    table = results.get("diffusion_policy")
+    policy = None if table is None else policy_summary(table)
+    write_if_changed(
+        paths.PAPER_GENERATED / "policy.tex",
+        policy_tex(policy) if policy is not None else "\\newcommand{\\policyTable}{--}\n",
+    )
+    update_readme(verdicts, summary, policy=None if policy is None else policy_markdown(policy))
     return verdicts

@@ -31,10 +31,15 @@
 # - **Two-stage, on-policy**: m / (R + 1) of the offline trajectories, then R rounds in which
 #   the generalist is rolled out, the matching specialist labels the states it visits, and the
 #   generalist is refitted on everything so far (same budget of m trajectories).
+# - **Baselines**, per environment on the specialists' n demonstrations: 1-nearest-neighbour
+#   (the chunk of the closest demonstrated observation) and a deterministic MLP behaviour
+#   cloning; and a uniformly random policy.
 #
-# Every policy is evaluated on fixed evaluation seeds per environment (disjoint from every
-# training seed); the sub-optimality gap is J_H(expert) - J_H(policy) on the same seeds
-# (`experiments/diffusion_policy.toml`).
+# Every policy is evaluated on fixed evaluation seeds per environment (`eval_seed` + i,
+# disjoint from every training seed and from the pilot seeds the defaults were chosen on); the
+# sub-optimality gap is J_H(expert) - J_H(policy) on the same seeds, and the normalized score
+# (J_H(policy) - J_H(random)) / (J_H(expert) - J_H(random)) puts the random policy at 0 and the
+# expert at 1 (`experiments/diffusion_policy.toml`).
 
 # %% tags=["parameters"]
 quick = False  # a small, fast run: 2 seeds, 2 values of n, short fits, horizon 100
@@ -51,7 +56,6 @@ import pandas as pd
 import torch
 
 from mol_diffusion import claims, paths, plotting
-from mol_diffusion.kinds.policy import EVAL_SEED
 from mol_diffusion.policy import (
     VARIANTS,
     DiffusionPolicy,
@@ -81,7 +85,10 @@ print(
     f"{spec_cfg.inference.upper()} inference with {spec_cfg.inference_steps} steps; "
     f"m = {config.m} trajectories, R = {config.rounds} on-policy rounds "
     f"({config.m // (config.rounds + 1)} offline trajectories first); "
-    f"{config.eval_episodes} evaluation seeds per environment"
+    f"{config.eval_episodes} evaluation seeds per environment (from {config.eval_seed})\n"
+    f"parameters: specialist {table[table.method == 'specialist'].num_params.max()}, "
+    f"generalist {table[table.method == 'labeled_only'].num_params.max()}, "
+    f"BC {table[table.method == 'bc'].num_params.max()}"
 )
 
 # %% [markdown]
@@ -91,7 +98,8 @@ print(
 # one specialist diffusion policy per environment, fitted here on `N_FIT` other demonstrations
 # of that environment with the experiment's specialist config, rolled out from the first
 # `N_PLOT` evaluation seeds. The expert goes around the obstacle on either side; the line
-# under the figure says how many of the plotted specialist episodes reach a goal.
+# under the figure counts the goals the plotted specialist episodes reach without contact,
+# against the expert's on the same seeds.
 
 # %%
 N_PLOT, N_FIT, PLOT_SEED = 8, 20, 900  # plotted episodes, fit demonstrations, their seeds
@@ -124,8 +132,11 @@ runs = rollout(
     PolicyAgent(specialists, generator=torch.Generator().manual_seed(0)),
     ids,
     env_index,
-    np.tile(EVAL_SEED + np.arange(N_PLOT), len(ids)),
+    np.tile(config.eval_seed + np.arange(N_PLOT), len(ids)),
     h_plot,
+)
+reference = rollout(
+    ExpertAgent(), ids, env_index, np.tile(config.eval_seed + np.arange(N_PLOT), len(ids)), h_plot
 )
 panels = {f"expert: {names[k]}": (demos[k].observations, None) for k in range(len(ids))}
 panels.update(
@@ -141,46 +152,60 @@ obstacles = {
 fig = plotting.plot_trajectories(panels, obstacles=obstacles)
 plotting.savefig(fig, "diffusion_policy_trajectories", figure_dir)
 plt.show()
-reached = runs.success[:, -1]  # the flag after the last step, as in the results table
+clean, expert_goals = runs.goals[:, -1], reference.goals[:, -1]
 print(
-    f"plotted specialist episodes successful at H = {h_plot}: "
+    f"goals reached without contact by the plotted specialist episodes within H = {h_plot} "
+    "(the expert's on the same seeds): "
     + ", ".join(
-        f"{names[k]} {int(reached[env_index == k].sum())}/{N_PLOT}" for k in range(len(ids))
+        f"{names[k]} {int(clean[env_index == k].sum())} ({int(expert_goals[env_index == k].sum())})"
+        for k in range(len(ids))
     )
 )
 
 # %% [markdown]
-# ## Success and return at the full horizon
+# ## Normalized score, success and gap at the full horizon
 #
-# Success: at least one goal reached and no contact with the obstacle over H steps, with the
-# Wilson 95% interval pooled over seeds. Gap: mean of J_H(expert) - J_H(policy).
+# Normalized score: mean over seeds (random 0, expert 1). Success: goals reached without contact
+# on the way, per goal the expert reaches on the same episodes, with the Wilson 95% interval
+# pooled over seeds (the expert's rate is 1). Gap: mean of J_H(expert) - J_H(policy), the
+# quantity the claims test. Methods in the order of the procedure, then the baselines.
 
 # %%
 h = config.horizon
+order = [m for m in config.methods if m in set(table.method)]
 full = table[table.horizon == h]
 summary = (
     full.groupby(["method", "n", "env_id"])
     .agg(
+        score=("normalized_score", "mean"),
         successes=("successes", "sum"),
-        episodes=("episodes", "sum"),
+        trials=("success_trials", "sum"),
         gap=("gap", "mean"),
         return_mean=("return_mean", "mean"),
         latency_ms=("latency_ms", "median"),
     )
     .reset_index()
 )
+summary["method"] = pd.Categorical(summary.method, order, ordered=True)
 bounds = [
-    wilson_interval(int(s), int(e))
-    for s, e in zip(summary.successes, summary.episodes, strict=True)
+    wilson_interval(int(s), int(t)) for s, t in zip(summary.successes, summary.trials, strict=True)
 ]
 summary["success"] = [
-    f"{s / e:.2f} [{lo:.2f}, {hi:.2f}]"
-    for s, e, (lo, hi) in zip(summary.successes, summary.episodes, bounds, strict=True)
+    f"{s / t:.2f} [{lo:.2f}, {hi:.2f}]"
+    for s, t, (lo, hi) in zip(summary.successes, summary.trials, bounds, strict=True)
 ]
-summary.pivot_table(index=["method", "n"], columns="env_id", values="gap").round(2)
+summary.pivot_table(index=["method", "n"], columns="env_id", values="score", observed=True).round(2)
+
+# %%
+fig = plotting.plot_score_vs_n(table)
+plotting.savefig(fig, "diffusion_policy_score_vs_n", figure_dir)
+plt.show()
 
 # %%
 summary.pivot(index=["method", "n"], columns="env_id", values="success")
+
+# %%
+summary.pivot_table(index=["method", "n"], columns="env_id", values="gap", observed=True).round(2)
 
 # %% [markdown]
 # Inference latency per executed action (median over cells, one observation at a time, one

@@ -85,6 +85,7 @@ def trajectories(**change):
         success=np.zeros((b, t), bool),
         env_index=np.zeros(b, int),
         seeds=np.arange(b),
+        goals=np.zeros((b, t), int),
     )
     fields.update(change)
     return lambda: Trajectories(**fields)
@@ -165,6 +166,12 @@ CASES = [
         lambda _: trajectories(rewards=[[0.0] * 5] * 2),
         ValueError,
         "rewards must be a numpy array",
+    ),
+    (
+        "goal counts of another length",
+        lambda _: trajectories(goals=np.zeros((2, 4), int)),
+        ValueError,
+        r"goals must have shape \(2, 5\)",
     ),
     (
         "trajectories without steps",

@@ -20,6 +20,7 @@ from mol_diffusion.policy import (
     observation_windows,
     rollout,
 )
+from mol_diffusion.policy.data import Trajectories
 from mol_diffusion.policy.evaluation import evaluation_rows, wilson_interval
 from mol_diffusion.policy.two_stage import (
     fit_specialists,
@@ -180,6 +181,38 @@ def test_wilson_interval_matches_the_closed_form():
         wilson_interval(3, 2)
 
 
+def test_a_goal_reached_after_a_contact_on_its_leg_is_not_clean():
+    env = gym.make(POINT_NAV_IDS[0], horizon=10).unwrapped
+    env.reset(seed=0)
+    env.position, env.velocity, env.leg_contacts = np.array([0.0, 0.9]), np.zeros(2), 1
+    _, _, _, _, info = env.step(np.array([0.0, 1.0]))  # within 0.15 of B: a goal, not clean
+    assert (info["goals_reached"], info["clean_goals"]) == (1, 0)
+    env.position, env.velocity = np.array([0.0, -0.9]), np.zeros(2)  # the next leg: no contact
+    _, _, _, _, info = env.step(np.array([0.0, -1.0]))
+    assert (info["goals_reached"], info["clean_goals"]) == (2, 1)
+
+
+def test_goal_success_rate_counts_clean_goals_per_expert_goal():
+    def runs(goals):  # episodes of 4 steps that end with these clean-goal counts
+        b, t = len(goals), 4
+        return Trajectories(
+            np.zeros((b, t + 1, 6), np.float32),
+            np.zeros((b, t, 2), np.float32),
+            np.zeros((b, t)),
+            np.zeros((b, t), bool),
+            np.zeros(b, int),
+            np.arange(b),
+            np.repeat(np.asarray(goals)[:, None], t, axis=1),
+        )
+
+    # a policy ahead of the expert on one episode cannot make up for the other: 3 of 4
+    (row,) = evaluation_rows(runs([3, 1]), runs([2, 2]), [4])
+    assert (row["successes"], row["success_trials"], row["success_rate"]) == (3, 4, 0.75)
+    assert (row["success_low"], row["success_high"]) == wilson_interval(3, 4)
+    (none,) = evaluation_rows(runs([1, 0]), runs([0, 0]), [4])  # no expert goal: no rate
+    assert math.isnan(none["success_rate"]) and math.isnan(none["success_low"])
+
+
 # ---------------------------------------------------------------- two-stage
 def test_pooled_weights_give_each_environment_its_lambda():
     w = pooled_weights([2, 3, 5], [0.5, 0.3, 0.2])
@@ -245,7 +278,7 @@ def test_policy_experiment_config_loads_and_rejects_bad_values(tmp_path):
         ("seed = 20261121", "seed = 20261121\nbogus = 1", "unknown keys"),
         ('envs = "point_nav"', 'envs = "mars"', "envs"),
         ('envs = "point_nav"', 'envs = "point_nav"\ngoal = 1', "family: unknown keys"),
-        ("n = [2, 5, 12, 30]", "n = 5", "n must be a list of integers"),
+        ("n = [2, 3, 5, 9, 16, 30]", "n = 5", "n must be a list of integers"),
         ('weights = "uniform"', 'weights = "equal"', 'weights must be "uniform"'),
     ]:
         path = tmp_path / f"bad{abs(hash(old)) % 1000}.toml"

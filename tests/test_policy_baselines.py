@@ -25,7 +25,7 @@ from mol_diffusion.policy.baselines import (
 from mol_diffusion.policy.evaluation import evaluation_rows
 from mol_diffusion.policy.rollout import RandomAgent
 
-TINY_BC = BCConfig(width=32, depth=2, steps=80, batch_size=64)
+TINY_BC = BCConfig(width=32, depth=2, steps=80, batch_size=64, action_horizon=4)
 
 
 @pytest.fixture(scope="module")
@@ -128,6 +128,6 @@ def test_policy_agent_runs_a_baseline_per_environment(demo):
     ]
     agent = PolicyAgent(specialists, generator=torch.Generator())
     out = rollout(agent, POINT_NAV_IDS, np.array([0, 1, 2]), 10**6 + np.arange(3), 8)
-    assert out.actions.shape == (3, 8, 2) and agent.calls == 2  # Ta = 4: two chunks
+    assert out.actions.shape == (3, 8, 2) and agent.calls == 4  # Ta = 2: four chunks
     with pytest.raises(ValueError, match="non-empty"):
         PolicyAgent([], generator=torch.Generator())

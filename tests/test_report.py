@@ -60,6 +60,41 @@ def test_readme_table_replaces_only_the_marked_block(tmp_path):
         report.update_readme(verdicts(), readme=readme)
 
 
+def test_policy_table_gives_each_environment_its_methods_at_both_ends_of_n():
+    rows = []
+    for env, env_id in enumerate(["E/A-v0", "E/B-v0"]):
+        for method, score in (("expert", 1.0), ("bc", 0.5), ("two_stage_on_policy", 0.8)):
+            for n in (2, 5, 30):
+                for rep in (0, 1):
+                    for h in (50, 200):
+                        rows.append(
+                            dict(
+                                env=env,
+                                env_id=env_id,
+                                method=method,
+                                n=n,
+                                replicate=rep,
+                                horizon=h,
+                                normalized_score=score + 0.1 * rep + (h == 50),
+                                successes=3 + rep,
+                                success_trials=8,
+                            )
+                        )
+    summary = report.policy_summary(pd.DataFrame(rows))
+    assert sorted(summary.n.unique()) == [2, 30]  # the smallest and the largest n only
+    assert list(summary.method.unique()) == ["expert", "bc", "two_stage_on_policy"]  # table order
+    bc = summary[(summary.method == "bc") & (summary.env_id == "E/B-v0") & (summary.n == 30)]
+    # H = 200 only; mean 0.55 and s.e. 0.05 over the two seeds; success (3 + 4) / 16
+    assert bc.score.item() == pytest.approx(0.55) and bc.score_se.item() == pytest.approx(0.05)
+    assert bc.success.item() == pytest.approx(7 / 16)
+    text = report.policy_markdown(summary)
+    assert text.index("`E/A-v0` (2 seeds)") < text.index("`E/B-v0`")
+    assert "| MLP BC (own env) | 0.55 ± 0.05 | 0.44 | 0.55 ± 0.05 | 0.44 |" in text
+    tex = report.policy_tex(summary)
+    assert r"\newcommand{\policyTable}" in tex and r"0.55 $\pm$ 0.05" in tex
+    assert r"\texttt{E/A-v0}" in tex
+
+
 def test_discussion_escapes_latex_and_groups_by_verdict():
     text = report.discussion_items(verdicts())
     assert (

@@ -6,9 +6,13 @@ offline unlabeled states), fits the K specialists, then three generalists withou
 environment id: labeled-only (behaviour cloning on the pooled demonstrations), two-stage
 offline (pseudo-actions on the m offline trajectories) and two-stage on-policy (pseudo-actions
 on m / (R + 1) offline trajectories, then R rounds of m / (R + 1) generalist rollouts per
-environment: the same budget of unlabeled trajectories). Every policy, the specialists and
-the expert are evaluated on the same evaluation seeds (>= 10^6, disjoint from every training
-seed) for H = max(horizons) steps; rows report each environment and each H in ``horizons``.
+environment: the same budget of unlabeled trajectories). Beside them, per environment and on
+the same n demonstrations, the baselines a reader compares with: 1-nearest-neighbour and a
+deterministic MLP behaviour cloning (``policy.baselines``), and a uniformly random policy.
+Every policy, the specialists, the expert and the random policy are evaluated on the same
+evaluation seeds (``eval_seed`` + i, disjoint from every training seed) for H = max(horizons)
+steps; rows report each environment and each H in ``horizons``, with the normalized score
+(random 0, expert 1; ``policy.evaluation``).
 
 Seeds: demonstrations of environment k in replicate r use reset seeds r * 10^4 + k * 10^3 + i
 (nested across n), offline trajectories r * 10^4 + k * 10^3 + 500 + i, on-policy episodes of
@@ -18,9 +22,10 @@ on the executor or the order of cells.
 
 Columns (one row per method, environment and horizon H of a cell): experiment, method, n,
 replicate, env, horizon, episodes, return_mean, return_se, expert_return, gap, gap_se,
-successes, success_rate, success_low, success_high, env_id, weight, num_params, num_windows,
-fit_seconds, latency_ms (the last two vary between identical runs). Experiment:
-diffusion_policy; its claims are in ``claims.policy``.
+random_return, normalized_score, normalized_se, successes, success_trials, success_rate,
+success_low, success_high, env_id, weight, num_params, num_windows, fit_seconds, latency_ms (the
+last two vary between identical runs). Experiment: diffusion_policy; its claims are in
+``claims.policy``.
 """
 
 from __future__ import annotations
@@ -41,9 +46,16 @@ from mol_diffusion.kinds.base import (
     is_number,
     one_thread,
 )
+from mol_diffusion.policy.baselines import (
+    BCConfig,
+    BCPolicy,
+    NearestNeighbourConfig,
+    NearestNeighbourPolicy,
+)
+from mol_diffusion.policy.data import action_windows, observation_windows
 from mol_diffusion.policy.diffusion_policy import DiffusionPolicyConfig
 from mol_diffusion.policy.evaluation import evaluation_rows, latency_ms_per_action
-from mol_diffusion.policy.rollout import ExpertAgent, PolicyAgent, rollout
+from mol_diffusion.policy.rollout import ExpertAgent, PolicyAgent, RandomAgent, rollout
 from mol_diffusion.policy.two_stage import (
     fit_pooled,
     fit_specialists,
@@ -66,7 +78,10 @@ __all__ = [
 
 POLICY_METHODS = (
     "expert",
+    "random",
     "specialist",
+    "nearest_neighbour",
+    "bc",
     "labeled_only",
     "two_stage_offline",
     "two_stage_on_policy",
@@ -103,12 +118,16 @@ class PolicyExperimentConfig:
         rounds: R, on-policy rounds.
         horizon: H of demonstrations, rollouts and evaluation.
         horizons: evaluation horizons reported (each <= ``horizon``).
-        eval_episodes: evaluation episodes per environment (seeds 10^6 + i).
+        eval_episodes: evaluation episodes per environment (reset seeds ``eval_seed`` + i).
+        eval_seed: first evaluation seed; above every training seed (the on-policy rounds' reach
+            10^5 + replicates 10^4), and different from the pilot seeds the defaults were chosen
+            on (``experiments/search_policy_defaults.py``: 2 10^6 + i).
         action_noise: std of the noise injected into the expert's executed actions when it
             collects demonstrations and offline trajectories.
         envs: the environment family, ``"point_nav"`` or ``"arm_reach"``.
         weights: lambda over the K environments.
         specialist, generalist: the two policies' configs.
+        nearest_neighbour, bc: the baselines' configs (their own To, Tp, Ta).
         quick: True when the ``[quick]`` overrides were applied.
     """
 
@@ -126,6 +145,9 @@ class PolicyExperimentConfig:
     weights: tuple[float, ...]
     specialist: DiffusionPolicyConfig
     generalist: DiffusionPolicyConfig
+    eval_seed: int = EVAL_SEED
+    nearest_neighbour: NearestNeighbourConfig = field(default_factory=NearestNeighbourConfig)
+    bc: BCConfig = field(default_factory=BCConfig)
     quick: bool = False
     methods: tuple[str, ...] = field(default=POLICY_METHODS)
 
@@ -133,7 +155,7 @@ class PolicyExperimentConfig:
         where = f"experiment {self.name!r}"
         if self.envs not in FAMILIES:
             raise ValueError(f"{where}: envs must be one of {FAMILIES}, got {self.envs!r}")
-        for key in ("seed", "replicates", "m", "rounds", "horizon", "eval_episodes"):
+        for key in ("seed", "replicates", "m", "rounds", "horizon", "eval_episodes", "eval_seed"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{where}: {key} must be an integer >= 0, got {value!r}")
@@ -158,10 +180,27 @@ class PolicyExperimentConfig:
             )
         if self.eval_episodes < 1:
             raise ValueError(f"{where}: eval_episodes must be >= 1, got {self.eval_episodes}")
+        if self.eval_seed < 10**5 + self.replicates * 10**4:
+            raise ValueError(
+                f"{where}: eval_seed must be >= 10^5 + replicates 10^4 = "
+                f"{10**5 + self.replicates * 10**4} (above every training seed), got "
+                f"{self.eval_seed}"
+            )
         check_simplex(self.weights, self.num_envs, name="weights")
-        for role in ("specialist", "generalist"):
-            if not isinstance(getattr(self, role), DiffusionPolicyConfig):
-                raise ValueError(f"{where}: {role} must be a DiffusionPolicyConfig")
+        for role, expected in (
+            ("specialist", DiffusionPolicyConfig),
+            ("generalist", DiffusionPolicyConfig),
+            ("nearest_neighbour", NearestNeighbourConfig),
+            ("bc", BCConfig),
+        ):
+            if not isinstance(getattr(self, role), expected):
+                raise ValueError(f"{where}: {role} must be a {expected.__name__}")
+        unknown = set(self.methods) - set(POLICY_METHODS)
+        if not self.methods or unknown:
+            raise ValueError(
+                f"{where}: methods must be a non-empty subset of {POLICY_METHODS}, got "
+                f"{self.methods!r}"
+            )
 
     @property
     def env_ids(self) -> tuple[str, ...]:
@@ -187,6 +226,7 @@ def parse_policy_config(raw: dict, name: str, quick: bool) -> PolicyExperimentCo
     check_keys(family, {"envs"}, set(), f"experiment {name!r}: family")
     shared = raw.pop("policy", {})
     roles = {role: {**shared, **raw.pop(role, {})} for role in ("specialist", "generalist")}
+    baselines = {role: dict(raw.pop(role, {})) for role in ("nearest_neighbour", "bc")}
     known = {f.name for f in fields(PolicyExperimentConfig)} - {
         "name",
         "quick",
@@ -194,6 +234,8 @@ def parse_policy_config(raw: dict, name: str, quick: bool) -> PolicyExperimentCo
         "weights",
         "specialist",
         "generalist",
+        "nearest_neighbour",
+        "bc",
         "methods",
     }
     check_keys(raw, known | {"weights"}, known, f"experiment {name!r}")
@@ -211,6 +253,11 @@ def parse_policy_config(raw: dict, name: str, quick: bool) -> PolicyExperimentCo
         policies = {role: DiffusionPolicyConfig(**opts) for role, opts in roles.items()}
     except (TypeError, ValueError) as err:
         raise ValueError(f"experiment {name!r}: policy options: {err}") from err
+    for role, make in (("nearest_neighbour", NearestNeighbourConfig), ("bc", BCConfig)):
+        try:
+            policies[role] = make(**baselines[role])
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"experiment {name!r}: {role} options: {err}") from err
     for key in ("n", "horizons"):
         if not isinstance(raw[key], list):
             raise ValueError(
@@ -280,7 +327,11 @@ COLUMNS = (
     "expert_return",
     "gap",
     "gap_se",
+    "random_return",
+    "normalized_score",
+    "normalized_se",
     "successes",
+    "success_trials",
     "success_rate",
     "success_low",
     "success_high",
@@ -325,6 +376,26 @@ class PolicyKind:
 
 
 POLICY = PolicyKind()
+
+
+def _baselines(config: PolicyExperimentConfig, cell: PolicyCell, demos) -> dict[str, list]:
+    """1-NN and BC per environment on the cell's demonstrations (each with its own To, Tp)."""
+    out = {}
+    for method, make, cfg in (
+        ("nearest_neighbour", NearestNeighbourPolicy, config.nearest_neighbour),
+        ("bc", BCPolicy, config.bc),
+    ):
+        if method not in config.methods:
+            continue
+        out[method] = [
+            make(cfg).fit(
+                observation_windows(d.observations, cfg.obs_horizon),
+                action_windows(d.actions, cfg.obs_horizon, cfg.pred_horizon),
+                generator=generator(config, _FIT, cell.replicate, cell.n, 4, k),
+            )
+            for k, d in enumerate(demos)
+        ]
+    return out
 
 
 def _run_cell(config: PolicyExperimentConfig, cell: PolicyCell) -> list[dict]:
@@ -375,16 +446,19 @@ def _run_cell(config: PolicyExperimentConfig, cell: PolicyCell) -> list[dict]:
         }
     )
     env_index = np.repeat(np.arange(k_envs), config.eval_episodes)
-    seeds = np.tile(EVAL_SEED + np.arange(config.eval_episodes), k_envs)
+    seeds = np.tile(config.eval_seed + np.arange(config.eval_episodes), k_envs)
     expert = rollout(ExpertAgent(), config.env_ids, env_index, seeds, config.horizon)
-    agents = {"expert": None, "specialist": specialists}
+    random = rollout(RandomAgent(), config.env_ids, env_index, seeds, config.horizon)
+    agents = {"expert": None, "random": None, "specialist": specialists}
+    agents.update(_baselines(config, cell, demos))
     agents.update({method: fit.generalist for method, fit in fits.items()})
     rows = []
     for method, policy in agents.items():
         if method not in config.methods:
             continue
         if policy is None:
-            trajectories, latency, params, windows, seconds = expert, np.nan, 0, 0, 0.0
+            trajectories = expert if method == "expert" else random
+            latency, params, windows, seconds = np.nan, 0, 0, 0.0
         else:
             eval_generator = generator(config, _EVAL, rep, n)  # common to every method
             trajectories = rollout(
@@ -394,7 +468,7 @@ def _run_cell(config: PolicyExperimentConfig, cell: PolicyCell) -> list[dict]:
                 seeds,
                 config.horizon,
             )
-            one = list(specialists) if isinstance(policy, list) else [policy]
+            one = list(policy) if isinstance(policy, list) else [policy]
             latency = latency_ms_per_action(
                 one[0],
                 expert.observations[:1, :1].repeat(one[0].config.obs_horizon, axis=1),
@@ -404,7 +478,7 @@ def _run_cell(config: PolicyExperimentConfig, cell: PolicyCell) -> list[dict]:
             fit = fits.get(method)
             windows = fit.num_windows if fit else sum(len(d) * config.horizon for d in demos)
             seconds = fit.fit_seconds if fit else sum(p.fit_seconds for p in one)
-        for row in evaluation_rows(trajectories, expert, config.horizons):
+        for row in evaluation_rows(trajectories, expert, config.horizons, random):
             rows.append(
                 {
                     "experiment": config.name,

@@ -23,7 +23,8 @@ target is drawn (the task is continuing).
 Observation (10,): cos q1, sin q1, cos q2, sin q2, q1', q2' (clipped to +-``QDOT_MAX``),
 fingertip xy (2), target xy (2). Reward per step: progress of the fingertip towards the current
 target, d_{t-1} - d_t. An episode never terminates; it is truncated after ``horizon`` (H)
-steps. ``info`` carries ``targets_reached`` and ``success`` (at least one target reached).
+steps. ``info`` carries ``targets_reached``, ``clean_goals`` (the same count: the arm has no
+contacts) and ``success`` (at least one target reached).
 
 ``ArmReachExpert`` is the scripted expert: a planner that solves the inverse kinematics of each
 new target and picks one of its two solutions (elbow +1 or -1) at random, plus a computed-torque
@@ -172,7 +173,11 @@ class ArmReachEnv(gym.Env):
         return np.concatenate([trig, qdot, self.fingertip, self.target]).astype(np.float32)
 
     def _info(self) -> dict:
-        return {"targets_reached": self.targets_reached, "success": self.targets_reached >= 1}
+        return {
+            "targets_reached": self.targets_reached,
+            "clean_goals": self.targets_reached,
+            "success": self.targets_reached >= 1,
+        }
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)

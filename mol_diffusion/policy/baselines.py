@@ -65,7 +65,7 @@ class NearestNeighbourConfig:
 
     obs_horizon: int = 1
     pred_horizon: int = 8
-    action_horizon: int = 4
+    action_horizon: int = 2
 
     def __post_init__(self) -> None:
         _check_horizons(self.obs_horizon, self.pred_horizon, self.action_horizon)
@@ -78,14 +78,17 @@ class BCConfig:
     width, depth: the MLP (``depth`` hidden layers of ``width`` SiLU units).
     steps, batch_size, lr: Adam steps, windows per minibatch, peak learning rate.
     ema_decay: EMA decay in [0, 1) of the evaluation weights (with warm-up), or None.
+
+    The defaults are the pilot search's choice on point navigation
+    (``experiments/search_policy_defaults.py``).
     """
 
     obs_horizon: int = 1
     pred_horizon: int = 8
-    action_horizon: int = 4
-    width: int = 256
-    depth: int = 3
-    steps: int = 1500
+    action_horizon: int = 1
+    width: int = 128
+    depth: int = 2
+    steps: int = 3000
     batch_size: int = 256
     lr: float = 3e-3
     ema_decay: float | None = 0.995

@@ -31,6 +31,8 @@ class Trajectories:
             the executed actions for policy rollouts).
         rewards: (B, T) float64.
         success: (B, T) bool, the environment's ``success`` flag after each step.
+        goals: (B, T) int, the environment's ``clean_goals`` after each step (goals or targets
+            reached without contact on the way, so far in the episode).
         env_index: (B,) int, which environment of the family each episode ran in.
         seeds: (B,) int, the reset seed of each episode.
     """
@@ -41,6 +43,7 @@ class Trajectories:
     success: np.ndarray
     env_index: np.ndarray
     seeds: np.ndarray
+    goals: np.ndarray
 
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
@@ -65,7 +68,7 @@ class Trajectories:
             raise ValueError(
                 f"actions must have shape ({b}, {t1 - 1}, A), got {self.actions.shape}"
             )
-        for name in ("rewards", "success"):
+        for name in ("rewards", "success", "goals"):
             if getattr(self, name).shape != (b, t1 - 1):
                 raise ValueError(f"{name} must have shape ({b}, {t1 - 1})")
         for name in ("env_index", "seeds"):

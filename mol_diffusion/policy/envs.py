@@ -22,7 +22,9 @@ of its current goal, the goal switches to the other one.
 Observation (6,): position (2), velocity (2), current goal (2). Reward per step: progress
 towards the current goal, d_{t-1} - d_t, minus 0.1 per step in contact. An episode never
 terminates; it is truncated after ``horizon`` (H) steps. ``info`` carries ``goals_reached``,
-``contacts`` and ``success`` (at least one goal reached and no contact so far).
+``clean_goals`` (goals reached with no contact on the way from the previous goal or the start:
+the per-goal success the evaluation counts), ``contacts`` and ``success`` (at least one goal
+reached and no contact so far in the episode).
 """
 
 from __future__ import annotations
@@ -94,7 +96,9 @@ class PointNavEnv(gym.Env):
         self.goal_index = 1
         self.steps = 0
         self.goals_reached = 0
+        self.clean_goals = 0
         self.contacts = 0
+        self.leg_contacts = 0
 
     @property
     def goal(self) -> np.ndarray:
@@ -106,6 +110,7 @@ class PointNavEnv(gym.Env):
     def _info(self) -> dict:
         return {
             "goals_reached": self.goals_reached,
+            "clean_goals": self.clean_goals,
             "contacts": self.contacts,
             "success": self.goals_reached >= 1 and self.contacts == 0,
         }
@@ -115,7 +120,8 @@ class PointNavEnv(gym.Env):
         self.position = GOALS[0] + self.np_random.uniform(-0.15, 0.15, size=2)
         self.velocity = np.zeros(2)
         self.goal_index = 1
-        self.steps = self.goals_reached = self.contacts = 0
+        self.steps = self.goals_reached = self.clean_goals = 0
+        self.contacts = self.leg_contacts = 0
         return self._obs(), self._info()
 
     def step(self, action):
@@ -141,8 +147,11 @@ class PointNavEnv(gym.Env):
         after = float(np.linalg.norm(x - self.goal))
         reward = before - after - CONTACT_COST * contact
         self.contacts += int(contact)
+        self.leg_contacts += int(contact)
         if after < GOAL_RADIUS:
             self.goals_reached += 1
+            self.clean_goals += self.leg_contacts == 0
+            self.leg_contacts = 0
             self.goal_index = 1 - self.goal_index
         self.steps += 1
         truncated = self.steps >= self.horizon

@@ -1,11 +1,17 @@
 r"""Evaluation of policies against the expert on fixed evaluation seeds.
 
 For every environment and evaluation horizon H the rows report the mean return J_H over the
-episodes, the success rate with its Wilson score interval (Wilson, 1927; via statsmodels),
+episodes, the goal success rate with its Wilson score interval (Wilson, 1927; via statsmodels),
 and the sub-optimality gap J_H(expert) - J_H(policy), paired over episodes: the expert and
 the policy start from the same reset seeds. Returns over H are the first H steps of one
 rollout of length max(H): an episode's first H steps do not depend on what comes after, so
 this equals a separate rollout with horizon H.
+
+The goal success rate counts goals (point navigation) or targets (arm) reached without contact
+on the way, per goal the expert reaches on the same episode: successes = sum over episodes of
+min(clean goals of the policy, goals of the expert) within H steps, trials = the expert's goals.
+It is a rate at every H (the expert's is 1), unlike a flag for the whole episode, which says
+little at large H; it is NaN (with a NaN interval) when the expert reaches no goal within H.
 
 Given rollouts of ``RandomAgent`` from the same reset seeds, the rows also give the normalized
 score of every episode, (J_H - mean J_H(random)) / (mean J_H(expert) - mean J_H(random)), per
@@ -73,8 +79,10 @@ def evaluation_rows(
         for h in horizons:
             j, j_exp = mine.returns(h), theirs.returns(h)
             gap = j_exp - j
-            wins = int(mine.success[:, h - 1].sum())
-            low, high = wilson_interval(wins, episodes)
+            expert_goals = theirs.goals[:, h - 1]
+            trials = int(expert_goals.sum())
+            wins = int(np.minimum(mine.goals[:, h - 1], expert_goals).sum())
+            low, high = wilson_interval(wins, trials) if trials else (math.nan, math.nan)
             row = {
                 "env": int(k),
                 "horizon": int(h),
@@ -85,7 +93,8 @@ def evaluation_rows(
                 "gap": float(gap.mean()),
                 "gap_se": _se(gap),
                 "successes": wins,
-                "success_rate": wins / episodes,
+                "success_trials": trials,
+                "success_rate": wins / trials if trials else math.nan,
                 "success_low": low,
                 "success_high": high,
             }

@@ -166,6 +166,7 @@ def rollout(
     actions = np.zeros((b, h, envs[0].action_space.shape[0]), dtype=np.float32)
     rewards = np.zeros((b, h))
     success = np.zeros((b, h), dtype=bool)
+    goals = np.zeros((b, h), dtype=np.int64)
     noise_rngs = [np.random.default_rng((int(s), 0xA11CE)) for s in seeds]
     to = agent.obs_horizon
     t = 0
@@ -180,5 +181,6 @@ def rollout(
                     a = np.clip(a + action_noise * noise_rngs[i].standard_normal(a.shape), -1, 1)
                 o, r, _, _, info = env.step(a)
                 obs[i, t + 1], rewards[i, t], success[i, t] = o, r, info["success"]
+                goals[i, t] = info["clean_goals"]
             t += 1
-    return Trajectories(obs, actions, rewards, success, env_index, seeds)
+    return Trajectories(obs, actions, rewards, success, env_index, seeds, goals)
