@@ -123,6 +123,22 @@ def _policy_numbers(table) -> dict[str, str]:
                 gap = gap[(gap.horizon == gap.horizon.max()) & (gap.n == pick(gap.n))]
                 value = f"{gap.gap.mean():.2f}"
             numbers[f"numDp{name}Gap{end}"] = value
+    scored = dict(names, NearestNeighbour="nearest_neighbour", Bc="bc")
+    for name, method in scored.items():  # lambda-weighted normalized score, mean over seeds
+        for end, pick in (("Min", min), ("Max", max)):
+            value = "--"
+            if table is not None and "normalized_score" in table:
+                rows = table[(table.method == method) & (table.horizon == table.horizon.max())]
+                rows = rows[rows.n == pick(rows.n)] if len(rows) else rows
+                if len(rows):
+                    weighted = (rows.normalized_score * rows.weight).groupby(rows.replicate).sum()
+                    value = f"{weighted.mean():.2f}"
+            numbers[f"numDp{name}Score{end}"] = value
+        if table is not None:
+            params = table[table.method == method].num_params
+            numbers[f"numDp{name}Params"] = str(int(params.max())) if len(params) else "--"
+        else:
+            numbers[f"numDp{name}Params"] = "--"
     numbers["numDpExpertReturn"] = "--"
     numbers["numDpExpertGoals"] = "--"
     if table is not None:
