@@ -83,7 +83,10 @@ def test_executed_notebooks_were_run_on_the_committed_tables(path):
     for name in names:
         config = load_experiment(name)
         meta = json.loads(results_path(config).with_suffix(".meta.json").read_text())
-        line = next((ln for ln in text.splitlines() if ln.startswith(f"{name}: ")), None)
+        line = next(  # the table line, not the sweep's progress bar (same prefix)
+            (ln for ln in text.splitlines() if ln.startswith(f"{name}: ") and " rows, " in ln),
+            None,
+        )
         assert line is not None, f"{path.name}: no table line for {name}"
         assert f", {meta['rows']} rows, " in line and line.endswith(
             f", code {meta['code']['fingerprint']}"
