@@ -235,6 +235,7 @@ rounds = 1
 horizon = 12
 horizons = [6, 12]
 eval_episodes = 2
+eval_seed = 1000000
 action_noise = 0.2
 [family]
 envs = "point_nav"
@@ -246,6 +247,10 @@ inference_steps = 3
 width = 16
 depth = 1
 batch_size = 32
+steps = 10
+[bc]
+width = 16
+depth = 1
 steps = 10
 """
 

@@ -273,9 +273,9 @@ def test_policy_experiment_config_loads_and_rejects_bad_values(tmp_path):
     base = (load_experiment.__globals__["paths"].EXPERIMENTS / "diffusion_policy.toml").read_text()
     for old, new, match in [
         ("m = 12", "m = 13", "multiple of rounds"),
-        ("replicates = 3", "replicates = 1", "replicates"),
+        ("replicates = 4", "replicates = 1", "replicates"),
         ("horizons = [25, 50, 100, 200]", "horizons = [25, 400]", "horizons"),
-        ("seed = 20261121", "seed = 20261121\nbogus = 1", "unknown keys"),
+        ("replicates = 4", "replicates = 4\nbogus = 1", "unknown keys"),
         ('envs = "point_nav"', 'envs = "mars"', "envs"),
         ('envs = "point_nav"', 'envs = "point_nav"\ngoal = 1', "family: unknown keys"),
         ("n = [2, 3, 5, 9, 16, 30]", "n = 5", "n must be a list of integers"),
