@@ -385,6 +385,22 @@ def _policy_gaps(table: pd.DataFrame, method: str) -> pd.DataFrame:
     return policy_gap(table, method)
 
 
+def _mean_band(ax, groups, style: dict, alpha: float = 0.15) -> None:
+    """The mean of a grouped series against its (numeric) groups, with a +/- 2 s.e. band, in a
+    method's style (dashed for the baselines)."""
+    mean, se = groups.mean(), groups.std(ddof=1).fillna(0) / np.sqrt(groups.count())
+    x = mean.index.to_numpy(dtype=float)
+    ax.plot(
+        x,
+        mean,
+        marker=style["marker"],
+        color=style["color"],
+        ls=style.get("ls", "-"),
+        label=style["label"],
+    )
+    ax.fill_between(x, mean - 2 * se, mean + 2 * se, color=style["color"], alpha=alpha, lw=0)
+
+
 def plot_gap_vs_n(table: pd.DataFrame, *, horizon: int | None = None):
     """Sub-optimality gap J_H(expert) - J_H(policy) vs demonstrations per environment n, at
     H = ``horizon`` (default the largest): lambda-weighted and per environment. Bands: +/- 2 s.e.
@@ -399,21 +415,7 @@ def plot_gap_vs_n(table: pd.DataFrame, *, horizon: int | None = None):
             for method in _policy_methods(table):
                 gap = _policy_gaps(table, method)
                 gap = gap[gap.horizon == h]
-                style = METHOD_STYLE[method]
-                groups = gap.groupby("n")[column]
-                mean, se = groups.mean(), groups.std(ddof=1).fillna(0) / np.sqrt(groups.count())
-                x = mean.index.to_numpy(dtype=float)
-                ax.plot(
-                    x,
-                    mean,
-                    marker=style["marker"],
-                    color=style["color"],
-                    ls=style.get("ls", "-"),
-                    label=style["label"],
-                )
-                ax.fill_between(
-                    x, mean - 2 * se, mean + 2 * se, color=style["color"], alpha=0.15, lw=0
-                )
+                _mean_band(ax, gap.groupby("n")[column], METHOD_STYLE[method])
             ax.axhline(0, color="k", ls=":", lw=0.8)
             ax.set(xscale="log", xlabel="demonstrations per environment n", title=title)
         axes[0].set_ylabel(f"gap J(expert) - J(policy), H = {h}")
@@ -454,21 +456,7 @@ def plot_score_vs_n(table: pd.DataFrame, *, horizon: int | None = None):
                     )
                 else:
                     sel = sel[sel.env == env]
-                groups = sel.groupby("n").normalized_score
-                mean, se = groups.mean(), groups.std(ddof=1).fillna(0) / np.sqrt(groups.count())
-                x = mean.index.to_numpy(dtype=float)
-                style = METHOD_STYLE[method]
-                ax.plot(
-                    x,
-                    mean,
-                    marker=style["marker"],
-                    color=style["color"],
-                    ls=style.get("ls", "-"),
-                    label=style["label"],
-                )
-                ax.fill_between(
-                    x, mean - 2 * se, mean + 2 * se, color=style["color"], alpha=0.12, lw=0
-                )
+                _mean_band(ax, sel.groupby("n").normalized_score, METHOD_STYLE[method], 0.12)
             ax.axhline(1, color="k", ls=":", lw=0.8)
             ax.axhline(0, color="#999999", ls=":", lw=0.8)
             title = "lambda-weighted" if env is None else names[env]
