@@ -52,7 +52,6 @@ from mol_diffusion.policy.baselines import (
     NearestNeighbourConfig,
     NearestNeighbourPolicy,
 )
-from mol_diffusion.policy.data import action_windows, observation_windows
 from mol_diffusion.policy.evaluation import evaluation_rows
 from mol_diffusion.policy.rollout import ExpertAgent, PolicyAgent, RandomAgent, rollout
 from mol_diffusion.policy.two_stage import fit_pooled, fit_specialists, labeled_only_windows
@@ -136,13 +135,6 @@ def choose(rows: list[dict]) -> dict[str, str]:
                 best = max(scores, key=lambda c: (min(scores[c]), -params[c]))
                 chosen[method] = f"{best} (none >= 0.90; lowest {min(scores[best]):.3f})"
     return chosen
-
-
-def windows(demos, to: int, tp: int) -> list[tuple]:
-    return [
-        (observation_windows(d.observations, to), action_windows(d.actions, to, tp), None)
-        for d in demos
-    ]
 
 
 def main() -> None:
@@ -231,16 +223,15 @@ def search(method, grid, r, demos, pooled, args, ids, expert, random) -> list[di
             )
             policies = fit.generalist
         else:
-            to = opts["obs_horizon"]
             if method == "bc":
                 cfg = BCConfig(pred_horizon=SHARED["pred_horizon"], **opts)
                 make = BCPolicy
             else:
                 cfg = NearestNeighbourConfig(pred_horizon=SHARED["pred_horizon"], **opts)
                 make = NearestNeighbourPolicy
+            obs, actions = labeled_only_windows(demos, cfg)  # each env's windows, its To, Tp
             policies = [
-                make(cfg).fit(o, a, generator=g)
-                for (o, a, _), g in zip(windows(demos, to, cfg.pred_horizon), gens, strict=True)
+                make(cfg).fit(o, a, generator=g) for o, a, g in zip(obs, actions, gens, strict=True)
             ]
         fit_seconds = time.perf_counter() - started
         agent = PolicyAgent(policies, generator=torch.Generator().manual_seed(11))
