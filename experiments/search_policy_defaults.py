@@ -104,6 +104,10 @@ def family_ids(name: str) -> tuple[str, ...]:
         from mol_diffusion.policy.envs import POINT_NAV_IDS
 
         return POINT_NAV_IDS
+    if name == "reacher":
+        from mol_diffusion.policy.envs import REACHER_IDS
+
+        return REACHER_IDS
     from mol_diffusion.policy.arm import ARM_REACH_IDS
 
     return ARM_REACH_IDS
@@ -142,7 +146,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=5, help="demonstrations per environment")
     parser.add_argument("--episodes", type=int, default=30, help="evaluation episodes per env")
     parser.add_argument("--horizon", type=int, default=200, help="H of every rollout")
-    parser.add_argument("--family", default="point_nav", choices=("point_nav", "arm_reach"))
+    parser.add_argument(
+        "--family", default="point_nav", choices=("point_nav", "reacher", "arm_reach")
+    )
     parser.add_argument(
         "--methods", default="diffusion,bc,nearest,generalist", help="comma-separated"
     )

@@ -287,21 +287,27 @@ def restoration_scenarios(seeds: int | None = None, results_dir=None):
     ]
 
 
-def policy_scenarios(seeds: int | None = None, results_dir=None):
+def policy_scenarios(
+    seeds: int | None = None,
+    results_dir=None,
+    experiment: str = "diffusion_policy",
+    prefix: str = "policy",
+):
     """Gap reduction of two-stage (on-policy) over labeled-only at n_min and H max, every
     environment; the slope of the on-policy gap in log n at H max (both linear in the modelled
     gaps); and the on-policy minus offline slope of log gap in log H (placed on the mean
-    curves)."""
-    experiment, headline = "diffusion_policy", "two_stage_on_policy"
+    curves). ``experiment`` and the claims' id ``prefix``: one policy family's experiment
+    (``claims.policy``)."""
+    headline = "two_stage_on_policy"
     table = _pilot(experiment, results_dir)
     model = PilotModel.fit(table, ["gap"], log=False, keys=POLICY_KEYS)
     n_min, h = int(table.n.min()), int(table.horizon.max())
     seeds = seeds or table.replicate.nunique()
     envs = sorted(int(e) for e in table.env.unique())
     advantage, falls, horizon = (
-        _claim("policy_scarce_label_advantage"),
-        _claim("policy_gap_falls_with_n"),
-        _claim("policy_on_policy_horizon"),
+        _claim(f"{prefix}_scarce_label_advantage"),
+        _claim(f"{prefix}_gap_falls_with_n"),
+        _claim(f"{prefix}_on_policy_horizon"),
     )
 
     def cells(method, env, n=n_min, horizon=h):
@@ -575,6 +581,9 @@ SCENARIO_BUILDERS: dict[str, Callable] = {
     "misspecified_floor": misspecified_floor_scenarios,
     "image_restoration": restoration_scenarios,
     "diffusion_policy": policy_scenarios,
+    "diffusion_policy_reacher": lambda s, d: policy_scenarios(
+        s, d, "diffusion_policy_reacher", "reacher"
+    ),
 }
 """Builders ``(seeds, results_dir) -> scenarios``; a builder may cover several claims."""
 
@@ -584,6 +593,11 @@ BUILDER_CLAIMS: dict[str, tuple[str, ...]] = {
         "policy_scarce_label_advantage",
         "policy_gap_falls_with_n",
         "policy_on_policy_horizon",
+    ),
+    "diffusion_policy_reacher": (
+        "reacher_scarce_label_advantage",
+        "reacher_gap_falls_with_n",
+        "reacher_on_policy_horizon",
     ),
 }
 """The claims each builder covers (a builder named after a claim covers that claim)."""

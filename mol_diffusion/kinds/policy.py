@@ -52,7 +52,6 @@ from mol_diffusion.policy.baselines import (
     NearestNeighbourConfig,
     NearestNeighbourPolicy,
 )
-from mol_diffusion.policy.data import action_windows, observation_windows
 from mol_diffusion.policy.diffusion_policy import DiffusionPolicyConfig
 from mol_diffusion.policy.evaluation import evaluation_rows, latency_ms_per_action
 from mol_diffusion.policy.rollout import ExpertAgent, PolicyAgent, RandomAgent, rollout
@@ -95,14 +94,18 @@ def _family_ids(name: str) -> tuple[str, ...]:
         from mol_diffusion.policy.envs import POINT_NAV_IDS
 
         return POINT_NAV_IDS
+    if name == "reacher":
+        from mol_diffusion.policy.envs import REACHER_IDS
+
+        return REACHER_IDS
     if name == "arm_reach":
-        from mol_diffusion.policy.arm import ARM_REACH_IDS
+        from mol_diffusion.policy.envs import ARM_REACH_IDS
 
         return ARM_REACH_IDS
     raise ValueError(f"envs must be one of {FAMILIES}, got {name!r}")
 
 
-FAMILIES = ("point_nav", "arm_reach")
+FAMILIES = ("point_nav", "reacher", "arm_reach")
 
 
 @dataclass(frozen=True)
@@ -124,7 +127,9 @@ class PolicyExperimentConfig:
             on (``experiments/search_policy_defaults.py``: 2 10^6 + i).
         action_noise: std of the noise injected into the expert's executed actions when it
             collects demonstrations and offline trajectories.
-        envs: the environment family, ``"point_nav"`` or ``"arm_reach"``.
+        envs: the environment family: ``"point_nav"`` (``policy.envs``), ``"reacher"``
+            (gymnasium's MuJoCo Reacher in three physics variants, ``policy.reacher``) or
+            ``"arm_reach"`` (``policy.arm``).
         weights: lambda over the K environments.
         specialist, generalist: the two policies' configs.
         nearest_neighbour, bc: the baselines' configs (their own To, Tp, Ta).
@@ -387,13 +392,10 @@ def _baselines(config: PolicyExperimentConfig, cell: PolicyCell, demos) -> dict[
     ):
         if method not in config.methods:
             continue
+        obs, actions = labeled_only_windows(demos, cfg)  # each environment's, its To and Tp
         out[method] = [
-            make(cfg).fit(
-                observation_windows(d.observations, cfg.obs_horizon),
-                action_windows(d.actions, cfg.obs_horizon, cfg.pred_horizon),
-                generator=generator(config, _FIT, cell.replicate, cell.n, 4, k),
-            )
-            for k, d in enumerate(demos)
+            make(cfg).fit(o, a, generator=generator(config, _FIT, cell.replicate, cell.n, 4, k))
+            for k, (o, a) in enumerate(zip(obs, actions, strict=True))
         ]
     return out
 

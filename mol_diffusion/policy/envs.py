@@ -39,7 +39,14 @@ from gymnasium import spaces
 
 from mol_diffusion._validation import check_positive_int
 
-__all__ = ["ARM_REACH_IDS", "POINT_NAV_IDS", "VARIANTS", "PointNavEnv", "PointNavParams"]
+__all__ = [
+    "ARM_REACH_IDS",
+    "POINT_NAV_IDS",
+    "REACHER_IDS",
+    "VARIANTS",
+    "PointNavEnv",
+    "PointNavParams",
+]
 
 GOALS = np.array([[0.0, -1.0], [0.0, 1.0]])
 ARENA = 1.5
@@ -69,6 +76,9 @@ POINT_NAV_IDS = tuple(f"mol_diffusion/PointNav{v.capitalize()}-v0" for v in VARI
 # the MuJoCo family lives in ``policy.arm`` (imported only when one of its envs is made)
 ARM_VARIANT_NAMES = ("a", "b", "c")
 ARM_REACH_IDS = tuple(f"mol_diffusion/ArmReach{v.upper()}-v0" for v in ARM_VARIANT_NAMES)
+# gymnasium's Reacher-v5 in three physics variants lives in ``policy.reacher`` (same deferral)
+REACHER_VARIANT_NAMES = ("nominal", "weak", "heavy")
+REACHER_IDS = tuple(f"mol_diffusion/Reacher{v.capitalize()}-v0" for v in REACHER_VARIANT_NAMES)
 
 
 class PointNavEnv(gym.Env):
@@ -163,6 +173,7 @@ def register_envs() -> None:
     families = [
         (VARIANTS, POINT_NAV_IDS, "mol_diffusion.policy.envs:PointNavEnv"),
         (ARM_VARIANT_NAMES, ARM_REACH_IDS, "mol_diffusion.policy.arm:ArmReachEnv"),
+        (REACHER_VARIANT_NAMES, REACHER_IDS, "mol_diffusion.policy.reacher:ReacherVariantEnv"),
     ]
     for variants, ids, entry_point in families:
         for variant, env_id in zip(variants, ids, strict=True):

@@ -96,4 +96,8 @@ def make_expert(env):
 
     if isinstance(env, ArmReachEnv):
         return ArmReachExpert()
+    from mol_diffusion.policy.reacher import ReacherExpert, ReacherVariantEnv
+
+    if isinstance(env, ReacherVariantEnv):
+        return ReacherExpert()
     raise ValueError(f"no scripted expert for environment {type(env).__name__}")
