@@ -1,7 +1,8 @@
 r"""Pilot search for the policy experiment's defaults: specialists and baselines, per environment.
 
 Every candidate is fitted per environment on n pilot demonstrations (the experiment's noisy
-expert, ``action_noise`` 0.2) and scored on pilot evaluation episodes at H = 200 by the
+expert, ``action_noise`` 0.2) and scored on pilot evaluation episodes at H = ``--horizon``
+(200 for point navigation, 50 for Reacher; the CSV does not record it) by the
 normalized score (random policy 0, expert 1; ``policy.evaluation``). Pilot seeds are disjoint
 from the experiment's: demonstrations use reset seeds from 9 * 10^5 (below) (the experiment's
 training seeds stay below 2 * 10^5) and evaluation episodes 2 * 10^6 + i (the experiment's

@@ -29,7 +29,13 @@ from mol_diffusion.claims.common import seed_slopes
 from mol_diffusion.config import load_experiment
 from mol_diffusion.scores import LinearGaussianScore
 
-__all__ = ["calibration_summary", "policy_summary", "readme_table", "write_report"]
+__all__ = [
+    "calibration_summary",
+    "policy_outputs",
+    "policy_summary",
+    "readme_table",
+    "write_report",
+]
 
 README_BEGIN, README_END = "<!-- claims:begin -->", "<!-- claims:end -->"
 CALIBRATION_BEGIN, CALIBRATION_END = "<!-- calibration:begin -->", "<!-- calibration:end -->"
@@ -520,15 +526,22 @@ def write_report(results_dir=None) -> list[claims.Verdict]:
         else "\\newcommand{\\calibrationTable}{no calibration.csv}\n"
     )
     write_if_changed(paths.PAPER_GENERATED / "calibration.tex", tex)
+    tex, markdown = policy_outputs(results)
+    write_if_changed(paths.PAPER_GENERATED / "policy.tex", tex)
+    update_readme(verdicts, summary, policy=markdown)
+    return verdicts
+
+
+def policy_outputs(results: dict) -> tuple[str, str | None]:
+    """``paper/generated/policy.tex`` (one table macro per policy experiment,
+    ``POLICY_TABLE_MACROS``) and the README's policy block (None without any policy table)."""
     tex, markdown = [], []
     for experiment, macro in POLICY_TABLE_MACROS.items():
         table = results.get(experiment)
-        policy = None if table is None else policy_summary(table)
-        if policy is None:
+        if table is None:
             tex.append(f"\\newcommand{{\\{macro}}}{{--}}\n")
             continue
+        policy = policy_summary(table)
         tex.append(policy_tex(policy, macro, experiment))
         markdown.append(f"**{experiment}**\n\n{policy_markdown(policy)}")
-    write_if_changed(paths.PAPER_GENERATED / "policy.tex", "".join(tex))
-    update_readme(verdicts, summary, policy="\n\n".join(markdown) if markdown else None)
-    return verdicts
+    return "".join(tex), "\n\n".join(markdown) if markdown else None

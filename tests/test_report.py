@@ -60,7 +60,7 @@ def test_readme_table_replaces_only_the_marked_block(tmp_path):
         report.update_readme(verdicts(), readme=readme)
 
 
-def test_policy_table_gives_each_environment_its_methods_at_both_ends_of_n():
+def _policy_rows() -> list[dict]:
     rows = []
     for env, env_id in enumerate(["E/A-v0", "E/B-v0"]):
         for method, score in (("expert", 1.0), ("bc", 0.5), ("two_stage_on_policy", 0.8)):
@@ -80,7 +80,11 @@ def test_policy_table_gives_each_environment_its_methods_at_both_ends_of_n():
                                 success_trials=8,
                             )
                         )
-    summary = report.policy_summary(pd.DataFrame(rows))
+    return rows
+
+
+def test_policy_table_gives_each_environment_its_methods_at_both_ends_of_n():
+    summary = report.policy_summary(pd.DataFrame(_policy_rows()))
     assert sorted(summary.n.unique()) == [2, 30]  # the smallest and the largest n only
     assert list(summary.method.unique()) == ["expert", "bc", "two_stage_on_policy"]  # table order
     bc = summary[(summary.method == "bc") & (summary.env_id == "E/B-v0") & (summary.n == 30)]
@@ -93,6 +97,21 @@ def test_policy_table_gives_each_environment_its_methods_at_both_ends_of_n():
     tex = report.policy_tex(summary)
     assert r"\newcommand{\policyTable}" in tex and r"0.55 $\pm$ 0.05" in tex
     assert r"\texttt{E/A-v0}" in tex
+
+
+def test_policy_outputs_give_one_table_per_family_and_a_placeholder_for_a_missing_one():
+    table = pd.DataFrame(_policy_rows())
+    tex, markdown = report.policy_outputs({"diffusion_policy_reacher": table})
+    assert "\\newcommand{\\policyTable}{--}" in tex  # no point-navigation table
+    assert tex.count("\\newcommand{\\reacherPolicyTable}{%") == 1
+    assert "results/diffusion_policy_reacher.csv" in tex
+    assert markdown.startswith("**diffusion_policy_reacher**")
+    assert report.policy_outputs({}) == (
+        "\\newcommand{\\policyTable}{--}\n\\newcommand{\\reacherPolicyTable}{--}\n",
+        None,
+    )
+    tex, markdown = report.policy_outputs({"diffusion_policy": table, **{}})
+    assert markdown.count("`E/A-v0`") == 1
 
 
 def test_discussion_escapes_latex_and_groups_by_verdict():

@@ -4,7 +4,8 @@
   neural_generalist, unlabeled_scaling, pareto_front, misspecified.
 - ``restoration`` (``kinds.restoration``): PSNR of the posterior mean. Experiment
   image_restoration.
-- ``policy`` (``kinds.policy``): rollouts (return, gap, success). Experiment diffusion_policy.
+- ``policy`` (``kinds.policy``): rollouts (return, gap, success). Experiments diffusion_policy,
+  diffusion_policy_reacher.
 
 A new kind is one module with an object implementing ``kinds.base.ExperimentKind``; register
 it with ``register_kind`` (or pass its configs straight to the engine) and check it with

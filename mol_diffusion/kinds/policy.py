@@ -24,8 +24,11 @@ Columns (one row per method, environment and horizon H of a cell): experiment, m
 replicate, env, horizon, episodes, return_mean, return_se, expert_return, gap, gap_se,
 random_return, normalized_score, normalized_se, successes, success_trials, success_rate,
 success_low, success_high, env_id, weight, num_params, num_windows, fit_seconds, latency_ms (the
-last two vary between identical runs). Experiment: diffusion_policy; its claims are in
-``claims.policy``.
+last two vary between identical runs). Experiments: diffusion_policy (point navigation) and
+diffusion_policy_reacher (gymnasium's Reacher in three physics variants); their claims are in
+``claims.policy``. Reset seeds do not depend on the experiment seed: two runs of one config with
+different seeds share their episodes' reset seeds (demonstrations, offline, evaluation) and
+differ in every torch generator (fits, pseudo-labels, sampling).
 """
 
 from __future__ import annotations
@@ -110,7 +113,8 @@ FAMILIES = ("point_nav", "reacher", "arm_reach")
 
 @dataclass(frozen=True)
 class PolicyExperimentConfig:
-    """The diffusion-policy experiment (``experiments/diffusion_policy.toml``).
+    """A diffusion-policy experiment (``experiments/diffusion_policy.toml``,
+    ``experiments/diffusion_policy_reacher.toml``).
 
     Args:
         name: file stem; results go to ``experiments/results/<name>.csv``.
