@@ -173,27 +173,37 @@ print(
 # %%
 h = config.horizon
 order = [m for m in config.methods if m in set(table.method)]
-full = table[table.horizon == h]
-summary = (
-    full.groupby(["method", "n", "env_id"])
-    .agg(
-        score=("normalized_score", "mean"),
-        successes=("successes", "sum"),
-        trials=("success_trials", "sum"),
-        gap=("gap", "mean"),
-        return_mean=("return_mean", "mean"),
-        latency_ms=("latency_ms", "median"),
+
+
+def per_env_summary(frame: pd.DataFrame, horizon: int) -> pd.DataFrame:
+    """Per method, n and environment at H = horizon: mean score, gap, return and latency over
+    seeds; success pooled over seeds, with its Wilson 95% interval as text."""
+    out = (
+        frame[frame.horizon == horizon]
+        .groupby(["method", "n", "env_id"])
+        .agg(
+            score=("normalized_score", "mean"),
+            successes=("successes", "sum"),
+            trials=("success_trials", "sum"),
+            gap=("gap", "mean"),
+            return_mean=("return_mean", "mean"),
+            latency_ms=("latency_ms", "median"),
+        )
+        .reset_index()
     )
-    .reset_index()
-)
-summary["method"] = pd.Categorical(summary.method, order, ordered=True)
-bounds = [
-    wilson_interval(int(s), int(t)) for s, t in zip(summary.successes, summary.trials, strict=True)
-]
-summary["success"] = [
-    f"{s / t:.2f} [{lo:.2f}, {hi:.2f}]"
-    for s, t, (lo, hi) in zip(summary.successes, summary.trials, bounds, strict=True)
-]
+    out["method"] = pd.Categorical(out.method, order, ordered=True)
+    bounds = [
+        wilson_interval(int(s), int(t)) for s, t in zip(out.successes, out.trials, strict=True)
+    ]
+    out["success"] = [
+        f"{s / t:.2f} [{lo:.2f}, {hi:.2f}]"
+        for s, t, (lo, hi) in zip(out.successes, out.trials, bounds, strict=True)
+    ]
+    return out
+
+
+full = table[table.horizon == h]
+summary = per_env_summary(table, h)
 summary.pivot_table(index=["method", "n"], columns="env_id", values="score", observed=True).round(2)
 
 # %%
@@ -249,25 +259,7 @@ print(
     f"{reacher[reacher.method == 'labeled_only'].num_params.max()}, BC "
     f"{reacher[reacher.method == 'bc'].num_params.max()}"
 )
-reacher_full = reacher[reacher.horizon == reacher_config.horizon]
-reacher_summary = (
-    reacher_full.groupby(["method", "n", "env_id"])
-    .agg(
-        score=("normalized_score", "mean"),
-        successes=("successes", "sum"),
-        trials=("success_trials", "sum"),
-        gap=("gap", "mean"),
-    )
-    .reset_index()
-)
-reacher_summary["method"] = pd.Categorical(reacher_summary.method, order, ordered=True)
-reacher_summary["success"] = [
-    f"{s / t:.2f} [{lo:.2f}, {hi:.2f}]"
-    for s, t, (lo, hi) in (
-        (s, t, wilson_interval(int(s), int(t)))
-        for s, t in zip(reacher_summary.successes, reacher_summary.trials, strict=True)
-    )
-]
+reacher_summary = per_env_summary(reacher, reacher_config.horizon)
 reacher_summary.pivot_table(
     index=["method", "n"], columns="env_id", values="score", observed=True
 ).round(2)

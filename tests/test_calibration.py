@@ -230,7 +230,9 @@ def test_each_scenario_puts_the_rules_estimand_at_its_target():
         verdict = claims.evaluate(
             scenario.claim, tables[scenario.experiment], results=tables, calibration=None
         )
-        assert verdict.estimate == pytest.approx(scenario.target, abs=1e-6), (
+        # the tables' noise is 1e-6 times the pilot's seed spread, which reaches a few return
+        # units for the Reacher gaps (measured residual 2.3e-6 there)
+        assert verdict.estimate == pytest.approx(scenario.target, abs=1e-5), (
             scenario.claim,
             scenario.name,
         )

@@ -22,7 +22,7 @@ The variants' values are written into the compiled model (``actuator_gear``, ``d
 constants MuJoCo derives at compile time: ``dof_invweight0``, which scales the softness of the
 elbow's joint-limit constraint, stays the one of armature 1 in the heavy variant. Away from
 the limit (|q2| < 3) the dynamics are those of a model compiled with the variant's values;
-when the elbow hits the limit, the heavy variant's limit is as stiff as the nominal one's (a
+when the elbow hits the limit, the heavy variant's limit is scaled as in the nominal model (a
 random policy's mean return moves by 7e-4 if it is recomputed; the expert never reaches the
 limit). This is part of the registered environment; recomputing it would change the heavy
 environment and needs a new confirmatory run.
