@@ -112,21 +112,16 @@ def paper_numbers(results: dict, verdicts: list[claims.Verdict]) -> dict[str, st
 def _policy_numbers(table, experiment: str = "diffusion_policy", tag: str = "Dp") -> dict:
     """Grid of one diffusion-policy experiment and its lambda-weighted gaps at H = max(H), as
     macros ``num<tag>...``."""
-    numbers = _policy_numbers_dp(table, experiment)
-    return {k.replace("numDp", f"num{tag}", 1): v for k, v in numbers.items()}
-
-
-def _policy_numbers_dp(table, experiment: str) -> dict[str, str]:
     dp = load_experiment(experiment)
     numbers = {
-        "numDpReplicates": str(dp.replicates),
-        "numDpNGrid": _tex_list(dp.n),
-        "numDpM": str(dp.m),
-        "numDpRounds": str(dp.rounds),
-        "numDpHorizon": str(dp.horizon),
-        "numDpEvalEpisodes": str(dp.eval_episodes),
-        "numDpSpecialistSteps": str(dp.specialist.steps),
-        "numDpGeneralistSteps": str(dp.generalist.steps),
+        f"num{tag}Replicates": str(dp.replicates),
+        f"num{tag}NGrid": _tex_list(dp.n),
+        f"num{tag}M": str(dp.m),
+        f"num{tag}Rounds": str(dp.rounds),
+        f"num{tag}Horizon": str(dp.horizon),
+        f"num{tag}EvalEpisodes": str(dp.eval_episodes),
+        f"num{tag}SpecialistSteps": str(dp.specialist.steps),
+        f"num{tag}GeneralistSteps": str(dp.generalist.steps),
     }
     names = {
         "LabeledOnly": "labeled_only",
@@ -141,7 +136,7 @@ def _policy_numbers_dp(table, experiment: str) -> dict[str, str]:
                 gap = claims.policy_gap(table, method)
                 gap = gap[(gap.horizon == gap.horizon.max()) & (gap.n == pick(gap.n))]
                 value = f"{gap.gap.mean():.2f}"
-            numbers[f"numDp{name}Gap{end}"] = value
+            numbers[f"num{tag}{name}Gap{end}"] = value
     scored = dict(names, NearestNeighbour="nearest_neighbour", Bc="bc")
     for name, method in scored.items():  # lambda-weighted normalized score, mean over seeds
         for end, pick in (("Min", min), ("Max", max)):
@@ -152,21 +147,22 @@ def _policy_numbers_dp(table, experiment: str) -> dict[str, str]:
                 if len(rows):
                     weighted = (rows.normalized_score * rows.weight).groupby(rows.replicate).sum()
                     value = f"{weighted.mean():.2f}"
-            numbers[f"numDp{name}Score{end}"] = value
+            numbers[f"num{tag}{name}Score{end}"] = value
         if table is not None:
             params = table[table.method == method].num_params
-            numbers[f"numDp{name}Params"] = str(int(params.max())) if len(params) else "--"
+            numbers[f"num{tag}{name}Params"] = str(int(params.max())) if len(params) else "--"
         else:
-            numbers[f"numDp{name}Params"] = "--"
-    numbers["numDpExpertReturn"] = "--"
-    numbers["numDpExpertGoals"] = "--"
+            numbers[f"num{tag}{name}Params"] = "--"
+    numbers[f"num{tag}ExpertReturn"] = "--"
+    numbers[f"num{tag}ExpertGoals"] = "--"
     if table is not None:
         expert = table[(table.method == "expert") & (table.horizon == table.horizon.max())]
         cells = expert.groupby(["n", "replicate"]).ngroups
         weighted = (expert.return_mean * expert.weight).sum() / cells
-        numbers["numDpExpertReturn"] = f"{weighted:.2f}"
+        numbers[f"num{tag}ExpertReturn"] = f"{weighted:.2f}"
         # goals reached without contact per episode (the success rate's trials)
-        numbers["numDpExpertGoals"] = f"{expert.success_trials.sum() / expert.episodes.sum():.1f}"
+        goals = expert.success_trials.sum() / expert.episodes.sum()
+        numbers[f"num{tag}ExpertGoals"] = f"{goals:.1f}"
     return numbers
 
 
