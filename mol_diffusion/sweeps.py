@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import multiprocessing
 import os
 import platform
@@ -143,7 +144,11 @@ def platform_stamp() -> dict:
     }
 
 
-PROGRESS_INTERVAL = 60.0  # seconds between progress refreshes when stderr is not a terminal
+# When stderr is not a terminal (a notebook, a log), the progress bar refreshes at most once
+# per PROGRESS_INTERVAL seconds and once per PROGRESS_STEPS-th of the cells, so a saved
+# notebook holds a few lines per sweep however long it runs.
+PROGRESS_INTERVAL = 60.0
+PROGRESS_STEPS = 10
 
 
 def _is_terminal(stream) -> bool:
@@ -358,6 +363,7 @@ def run_sweep(
             if found is not None:
                 rows[i] = found
     cached = len(rows)
+    terminal = _is_terminal(sys.stderr)
     bar = tqdm(
         total=len(grid),
         initial=len(rows),
@@ -365,9 +371,10 @@ def run_sweep(
         unit="cell",
         disable=not progress,
         file=sys.stderr,
-        # in a notebook or a log, one refresh a minute, so saved outputs are not flooded
-        mininterval=0.1 if _is_terminal(sys.stderr) else PROGRESS_INTERVAL,
-        maxinterval=10.0 if _is_terminal(sys.stderr) else PROGRESS_INTERVAL,
+        mininterval=0.1 if terminal else PROGRESS_INTERVAL,
+        # tqdm's monitor would refresh every maxinterval seconds regardless of miniters
+        maxinterval=10.0 if terminal else 1e9,
+        miniters=None if terminal else max(1, math.ceil(len(grid) / PROGRESS_STEPS)),
     )
 
     def finished(task: list[int], out) -> None:

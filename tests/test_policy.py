@@ -1,6 +1,7 @@
 """Diffusion-policy extension: environments, experts, windows, the policy, rollouts, evaluation
 and the two-stage procedure (small, fast configurations)."""
 
+import importlib
 import math
 
 import gymnasium as gym
@@ -22,6 +23,7 @@ from mol_diffusion.policy import (
 )
 from mol_diffusion.policy.data import Trajectories
 from mol_diffusion.policy.evaluation import evaluation_rows, wilson_interval
+from mol_diffusion.policy.rollout import RandomAgent
 from mol_diffusion.policy.two_stage import (
     fit_specialists,
     labeled_only,
@@ -166,6 +168,29 @@ def test_rollouts_are_reproducible_and_evaluation_is_paired(fitted):
         evaluation_rows(one, rollout(ExpertAgent(), POINT_NAV_IDS, k, seeds + 1, 12), [12])
     with pytest.raises(ValueError, match="env_index"):
         rollout(ExpertAgent(), POINT_NAV_IDS, [5], [0], 10)
+
+
+@pytest.mark.parametrize("family", ["point_nav", "reacher", "arm_reach"])
+def test_reused_environments_replay_fresh_ones_exactly(family, monkeypatch):
+    # rollout borrows idle environments of its process; reset(seed=) must restore everything
+    from mol_diffusion.policy import envs as registry
+
+    # the package's ``rollout`` attribute is the function, so fetch the module by name
+    rollout_module = importlib.import_module("mol_diffusion.policy.rollout")
+
+    ids = {"point_nav": POINT_NAV_IDS, "reacher": registry.REACHER_IDS}.get(
+        family, registry.ARM_REACH_IDS
+    )
+    k, seeds = np.array([0, 1, 2, 0]), np.array([7, 8, 9, 10])
+    kwargs = {"action_noise": 0.3}
+    monkeypatch.setattr(rollout_module, "_IDLE", {})
+    fresh = rollout(ExpertAgent(), ids, k, seeds, 15, **kwargs)
+    assert sum(map(len, rollout_module._IDLE.values())) == 4  # given back
+    rollout(RandomAgent(), ids, k[::-1], seeds + 100, 15)  # leaves them mid-way elsewhere
+    again = rollout(ExpertAgent(), ids, k, seeds, 15, **kwargs)
+    assert sum(map(len, rollout_module._IDLE.values())) == 4  # reused, none built
+    for name in ("observations", "actions", "rewards", "success", "goals"):
+        assert np.array_equal(getattr(fresh, name), getattr(again, name)), name
 
 
 def test_wilson_interval_matches_the_closed_form():

@@ -21,6 +21,7 @@ from mol_diffusion.policy.baselines import (
     BCPolicy,
     NearestNeighbourConfig,
     NearestNeighbourPolicy,
+    fit_bc_batched,
 )
 from mol_diffusion.policy.evaluation import evaluation_rows
 from mol_diffusion.policy.rollout import RandomAgent
@@ -71,6 +72,40 @@ def test_bc_policy_is_deterministic_seeded_and_fits_its_data(demo):
     constant_mse = float(((target - target.mean(dim=0)) ** 2).mean())
     assert fitted_mse < 0.5 * constant_mse
     assert one.num_params == (6 * 32 + 32) + (32 * 32 + 32) + (32 * 16 + 16)
+
+
+def test_bc_policies_fitted_as_one_stack_equal_their_single_fits(demo):
+    obs, act = demo
+    data = [
+        (obs, act, None),
+        (obs[:50], act[:50], np.linspace(0, 1, 50)),
+        (obs[10:], act[10:], None),
+    ]
+    single = [
+        BCPolicy(TINY_BC).fit(o, a, w, generator=torch.Generator().manual_seed(b))
+        for b, (o, a, w) in enumerate(data)
+    ]
+    stacked = fit_bc_batched(
+        [BCPolicy(TINY_BC) for _ in data],
+        data,
+        [torch.Generator().manual_seed(b) for b in range(3)],
+    )
+    for one, two in zip(single, stacked, strict=True):
+        for x, y in zip(one.mlp.state_dict().values(), two.mlp.state_dict().values(), strict=True):
+            assert torch.equal(x, y)
+        assert torch.equal(one.act(obs[:5]), two.act(obs[:5]))
+    gens = [torch.Generator() for _ in range(2)]
+    with pytest.raises(ValueError, match="one entry per policy"):
+        fit_bc_batched([BCPolicy(TINY_BC)], data[:2], gens[:1])
+    with pytest.raises(ValueError, match="share one config"):
+        fit_bc_batched([BCPolicy(TINY_BC), BCPolicy(width=8)], data[:2], gens)
+    with pytest.raises(ValueError, match=r"data\[1\]: actions"):
+        fit_bc_batched([BCPolicy(TINY_BC) for _ in gens], [data[0], (obs, act[:, :3], None)], gens)
+    unfitted = BCPolicy(TINY_BC)
+    with pytest.raises(ValueError, match="share"):
+        fit_bc_batched([unfitted, BCPolicy(TINY_BC)], [data[0], (obs[:, :, :4], act, None)], gens)
+    with pytest.raises(NotFittedError):  # a failed batch leaves its policies unfitted
+        unfitted.act(obs[:2])
 
 
 def test_baselines_check_their_arguments(demo):

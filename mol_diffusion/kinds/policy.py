@@ -54,6 +54,7 @@ from mol_diffusion.policy.baselines import (
     BCPolicy,
     NearestNeighbourConfig,
     NearestNeighbourPolicy,
+    fit_bc_batched,
 )
 from mol_diffusion.policy.diffusion_policy import DiffusionPolicyConfig
 from mol_diffusion.policy.evaluation import evaluation_rows, latency_ms_per_action
@@ -76,6 +77,7 @@ __all__ = [
     "parse_policy_config",
     "policy_cells",
     "run_policy_cell",
+    "run_policy_cells",
 ]
 
 POLICY_METHODS = (
@@ -316,11 +318,44 @@ def _expert_trajectories(config, seeds_of) -> list:
     ]
 
 
+def _replicate_data(config: PolicyExperimentConfig, rep: int, n: int) -> tuple[list, list]:
+    """Replicate ``rep``'s first n demonstrations and its m offline trajectories, per
+    environment (reset seeds in the module docstring)."""
+    base = lambda k: rep * 10**4 + k * 10**3  # noqa: E731
+    return (
+        _expert_trajectories(config, lambda k: base(k) + np.arange(n)),
+        _expert_trajectories(config, lambda k: base(k) + 500 + np.arange(config.m)),
+    )
+
+
 def run_policy_cell(config: PolicyExperimentConfig, cell: PolicyCell) -> list[dict]:
     """Fit and evaluate every method of one cell with one torch thread (so reductions are the
     same on every worker); returns the cell's rows (see the module docstring)."""
+    return run_policy_cells(config, [cell])[0]
+
+
+def run_policy_cells(config: PolicyExperimentConfig, cells: Sequence[PolicyCell]) -> list[list]:
+    """``run_policy_cell`` for several cells, rolling out what they share once: the expert's
+    and the random policy's evaluation episodes (the same in every cell) and, per replicate,
+    the offline trajectories and the demonstrations of the largest n (a smaller n's are their
+    first n episodes: every episode's rollout depends only on its own seed)."""
     with one_thread():
-        return _run_cell(config, cell)
+        env_index = np.repeat(np.arange(config.num_envs), config.eval_episodes)
+        seeds = np.tile(config.eval_seed + np.arange(config.eval_episodes), config.num_envs)
+        references = tuple(
+            rollout(agent, config.env_ids, env_index, seeds, config.horizon)
+            for agent in (ExpertAgent(), RandomAgent())
+        )
+        shared = {
+            rep: _replicate_data(config, rep, max(c.n for c in cells if c.replicate == rep))
+            for rep in sorted({cell.replicate for cell in cells})
+        }
+        out = []
+        for cell in cells:
+            demos, offline = shared[cell.replicate]
+            first = [d.select(np.arange(len(d)) < cell.n) for d in demos]
+            out.append(_run_cell(config, cell, first, offline, references))
+        return out
 
 
 COLUMNS = (
@@ -366,13 +401,14 @@ class PolicyKind:
     def cells(self, config: PolicyExperimentConfig) -> list[PolicyCell]:
         return policy_cells(config)
 
-    def batch_key(self, config: PolicyExperimentConfig, cell: PolicyCell) -> None:
-        return None  # a cell already fits its specialists and generalists as stacks
+    def batch_key(self, config: PolicyExperimentConfig, cell: PolicyCell) -> int:
+        # the cells of one replicate share their offline trajectories and demonstrations
+        return cell.replicate
 
     def run_cells(
         self, config: PolicyExperimentConfig, cells: Sequence[PolicyCell]
     ) -> list[list[dict]]:
-        return [run_policy_cell(config, cell) for cell in cells]
+        return run_policy_cells(config, cells)
 
     def columns(self, config: PolicyExperimentConfig) -> tuple[str, ...]:
         return COLUMNS
@@ -388,27 +424,35 @@ POLICY = PolicyKind()
 
 
 def _baselines(config: PolicyExperimentConfig, cell: PolicyCell, demos) -> dict[str, list]:
-    """1-NN and BC per environment on the cell's demonstrations (each with its own To, Tp)."""
+    """1-NN and BC per environment on the cell's demonstrations (each with its own To, Tp); the
+    K BC policies are fitted as one stack (bit-for-bit the one-at-a-time fits)."""
     out = {}
-    for method, make, cfg in (
-        ("nearest_neighbour", NearestNeighbourPolicy, config.nearest_neighbour),
-        ("bc", BCPolicy, config.bc),
-    ):
-        if method not in config.methods:
-            continue
+    gens = lambda: [  # noqa: E731
+        generator(config, _FIT, cell.replicate, cell.n, 4, k) for k in range(config.num_envs)
+    ]
+    if "nearest_neighbour" in config.methods:
+        cfg = config.nearest_neighbour
         obs, actions = labeled_only_windows(demos, cfg)  # each environment's, its To and Tp
-        out[method] = [
-            make(cfg).fit(o, a, generator=generator(config, _FIT, cell.replicate, cell.n, 4, k))
-            for k, (o, a) in enumerate(zip(obs, actions, strict=True))
+        out["nearest_neighbour"] = [
+            NearestNeighbourPolicy(cfg).fit(o, a, generator=g)
+            for o, a, g in zip(obs, actions, gens(), strict=True)
         ]
+    if "bc" in config.methods:
+        cfg = config.bc
+        obs, actions = labeled_only_windows(demos, cfg)
+        out["bc"] = fit_bc_batched(
+            [BCPolicy(cfg) for _ in obs],
+            [(o, a, None) for o, a in zip(obs, actions, strict=True)],
+            gens(),
+        )
     return out
 
 
-def _run_cell(config: PolicyExperimentConfig, cell: PolicyCell) -> list[dict]:
+def _run_cell(config: PolicyExperimentConfig, cell: PolicyCell, demos, offline, references):
+    """One cell's rows from its demonstrations and offline trajectories (per environment) and
+    the (expert, random) evaluation episodes."""
     n, rep, k_envs = cell.n, cell.replicate, config.num_envs
     base = lambda k: rep * 10**4 + k * 10**3  # noqa: E731
-    demos = _expert_trajectories(config, lambda k: base(k) + np.arange(n))
-    offline = _expert_trajectories(config, lambda k: base(k) + 500 + np.arange(config.m))
     share = config.m // (config.rounds + 1)
     specialists = fit_specialists(
         demos,
@@ -451,10 +495,8 @@ def _run_cell(config: PolicyExperimentConfig, cell: PolicyCell) -> list[dict]:
             ),
         }
     )
-    env_index = np.repeat(np.arange(k_envs), config.eval_episodes)
-    seeds = np.tile(config.eval_seed + np.arange(config.eval_episodes), k_envs)
-    expert = rollout(ExpertAgent(), config.env_ids, env_index, seeds, config.horizon)
-    random = rollout(RandomAgent(), config.env_ids, env_index, seeds, config.horizon)
+    expert, random = references
+    env_index, seeds = expert.env_index, expert.seeds
     agents = {"expert": None, "random": None, "specialist": specialists}
     agents.update(_baselines(config, cell, demos))
     agents.update({method: fit.generalist for method, fit in fits.items()})

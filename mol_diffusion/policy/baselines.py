@@ -22,6 +22,7 @@ show whether it matters in a given environment.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,11 +34,17 @@ from mol_diffusion._validation import (
     check_positive_float,
     check_positive_int,
 )
-from mol_diffusion.nets import MLP, StackedMLPs
+from mol_diffusion.nets import MLP, StackedMLPs, pad_stack
 from mol_diffusion.objectives import eps_loss
 from mol_diffusion.policy.diffusion_policy import RangeNormalizer
 
-__all__ = ["BCConfig", "BCPolicy", "NearestNeighbourConfig", "NearestNeighbourPolicy"]
+__all__ = [
+    "BCConfig",
+    "BCPolicy",
+    "NearestNeighbourConfig",
+    "NearestNeighbourPolicy",
+    "fit_bc_batched",
+]
 
 
 def _check_horizons(obs_horizon: int, pred_horizon: int, action_horizon: int) -> None:
@@ -144,19 +151,29 @@ class _WindowPolicy:
         """Fit on N windows: obs (N, To, O), actions (N, Tp, A), optional weights (N,) >= 0
         with a positive sum (normalized to mean 1); ``generator`` seeds initialisation and
         minibatches (unused by the nearest neighbour, which still checks it)."""
+        started = time.perf_counter()
+        z_obs, z_act, w, norms = self._prepare(obs, actions, weights, generator)
+        self._fit(z_obs, z_act, w, generator)
+        self.obs_normalizer, self.action_normalizer = norms  # fitted only once the fit is done
+        self.fit_seconds = time.perf_counter() - started
+        return self
+
+    def _prepare(self, obs, actions, weights, generator, name: str = "") -> tuple:
+        """Check one fit's inputs (their names prefixed by ``name``): (z_obs (N, To O), z_act (N,
+        Tp A), weights (N,) of mean 1, (obs normalizer, action normalizer))."""
         check_generator(generator)
-        obs = self._check_obs(obs)
+        obs = self._check_obs(obs, f"{name}obs")
         actions = torch.as_tensor(np.asarray(actions), dtype=torch.float32)
         tp = self.config.pred_horizon
         if actions.dim() != 3 or actions.shape[:2] != (obs.shape[0], tp):
             raise ValueError(
-                f"actions must have shape (N={obs.shape[0]}, Tp={tp}, A), got "
+                f"{name}actions must have shape (N={obs.shape[0]}, Tp={tp}, A), got "
                 f"{tuple(actions.shape)}"
             )
         if obs.shape[0] == 0:
-            raise ValueError("obs and actions must hold at least one window, got 0")
+            raise ValueError(f"{name}obs and actions must hold at least one window, got 0")
         if not torch.isfinite(actions).all():
-            raise ValueError("actions must be finite")
+            raise ValueError(f"{name}actions must be finite")
         n = obs.shape[0]
         if weights is None:
             w = torch.ones(n)
@@ -164,19 +181,15 @@ class _WindowPolicy:
             w = torch.as_tensor(np.asarray(weights), dtype=torch.float32)
             if w.shape != (n,) or not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
                 raise ValueError(
-                    f"weights must be {n} finite numbers >= 0 with a positive sum, got shape "
+                    f"{name}weights must be {n} finite numbers >= 0 with a positive sum, got shape "
                     f"{tuple(w.shape)}"
                 )
             w = w / w.mean()
-        started = time.perf_counter()
         obs_norm = RangeNormalizer(obs.shape[2]).fit(obs.reshape(-1, obs.shape[2]))
         act_norm = RangeNormalizer(actions.shape[2]).fit(actions.reshape(-1, actions.shape[2]))
         z_obs = obs_norm.normalize(obs).reshape(n, -1)
         z_act = act_norm.normalize(actions).reshape(n, -1)
-        self._fit(z_obs, z_act, w, generator)
-        self.obs_normalizer, self.action_normalizer = obs_norm, act_norm
-        self.fit_seconds = time.perf_counter() - started
-        return self
+        return z_obs, z_act, w, (obs_norm, act_norm)
 
     @torch.no_grad()
     def predict_chunk(self, obs, *, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -235,27 +248,91 @@ class BCPolicy(_WindowPolicy):
         return sum(p.numel() for p in self.mlp.parameters())
 
     def _fit(self, z_obs, z_act, weights, generator) -> None:
-        cfg = self.config
-        with torch.random.fork_rng(devices=[]):  # nn.Linear's own init must not touch it
-            mlp = MLP(z_obs.shape[1], z_act.shape[1], cfg.width, cfg.depth)
-        mlp.reset_parameters(generator)
-        n, bs = z_obs.shape[0], cfg.batch_size
-        idx = torch.empty(bs, dtype=torch.int64)
-
-        def losses(step, forward) -> torch.Tensor:
-            torch.randint(n, (bs,), generator=generator, out=idx)
-            pred = forward(z_obs.index_select(0, idx)[None])[0]
-            per_window = eps_loss(pred, z_act.index_select(0, idx))
-            return (weights.index_select(0, idx) * per_window).mean()[None]
-
-        StackedMLPs([mlp]).train(
-            losses,
-            steps=cfg.steps,
-            lr=cfg.lr,
-            ema_decay=cfg.ema_decay,
-            run_names=[type(self).__name__],
-        )
-        self.mlp = mlp.requires_grad_(False).eval()
+        _fit_stacked([self], [(z_obs, z_act, weights)], [generator])
 
     def _chunk(self, z_obs: torch.Tensor) -> torch.Tensor:
         return self.mlp(z_obs).clamp(-1.0, 1.0)  # the demonstrated range, as the DDPM's clip
+
+
+def fit_bc_batched(
+    policies: Sequence[BCPolicy],
+    data: Sequence[tuple],
+    generators: Sequence[torch.Generator],
+) -> list[BCPolicy]:
+    """Fit several BC policies of one config at once, as one stacked network.
+
+    Policy b draws its initialisation and minibatches from ``generators[b]`` in the order of
+    ``policies[b].fit``, which is this fit with one policy, so the weights are bit-for-bit the
+    one-at-a-time fits' (``tests/test_policy_baselines.py``).
+
+    Args:
+        policies: unfitted ``BCPolicy`` instances with identical configs.
+        data: per policy, (obs (N_b, To, O), actions (N_b, Tp, A), weights (N_b,) or None).
+        generators: one ``torch.Generator`` per policy.
+    Returns:
+        the fitted policies (the same objects); each one's ``fit_seconds`` is the batch's wall
+        time divided by the number of policies.
+    """
+    policies = list(policies)
+    if not policies or not all(isinstance(p, BCPolicy) for p in policies):
+        raise ValueError("policies must be a non-empty sequence of BCPolicy")
+    if len(data) != len(policies) or len(generators) != len(policies):
+        raise ValueError(
+            f"data and generators must hold one entry per policy ({len(policies)}), got "
+            f"{len(data)} and {len(generators)}"
+        )
+    if any(p.config != policies[0].config for p in policies):
+        raise ValueError("policies must share one config to be fitted as a batch")
+    started = time.perf_counter()
+    prepared = []
+    for b, (policy, item, g) in enumerate(zip(policies, data, generators, strict=True)):
+        if not isinstance(item, tuple | list) or len(item) != 3:
+            raise ValueError(f"data[{b}] must be an (obs, actions, weights) triple")
+        prepared.append(policy._prepare(*item, g, name=f"data[{b}]: "))
+    dims = {(z_obs.shape[1], z_act.shape[1]) for z_obs, z_act, _, _ in prepared}
+    if len(dims) != 1:
+        raise ValueError(f"every policy's windows must share (To O, Tp A), got {sorted(dims)}")
+    _fit_stacked(policies, [p[:3] for p in prepared], generators)
+    seconds = (time.perf_counter() - started) / len(policies)
+    for policy, (_, _, _, norms) in zip(policies, prepared, strict=True):
+        policy.obs_normalizer, policy.action_normalizer = norms
+        policy.fit_seconds = seconds
+    return policies
+
+
+def _fit_stacked(policies, prepared, generators) -> None:
+    """Train one MLP per policy on its normalized (z_obs, z_act, weights) as one stack; sets
+    each policy's ``mlp``."""
+    cfg, count = policies[0].config, len(policies)
+    mlps = []
+    for (z_obs, z_act, _), g in zip(prepared, generators, strict=True):
+        with torch.random.fork_rng(devices=[]):  # nn.Linear's own init must not touch it
+            mlp = MLP(z_obs.shape[1], z_act.shape[1], cfg.width, cfg.depth)
+        mlp.reset_parameters(g)
+        mlps.append(mlp)
+    sizes = [z_obs.shape[0] for z_obs, _, _ in prepared]
+    offsets = torch.arange(count)[:, None] * max(sizes)
+    # padded stacks flattened, so one gather per step draws every policy's minibatch
+    obs_all = pad_stack([z for z, _, _ in prepared]).flatten(0, 1)
+    act_all = pad_stack([a for _, a, _ in prepared]).flatten(0, 1)
+    weight_all = pad_stack([w for _, _, w in prepared]).flatten(0, 1)
+    bs = cfg.batch_size
+    idx = torch.empty(count, bs, dtype=torch.int64)
+
+    def losses(step, forward) -> torch.Tensor:
+        for b, g in enumerate(generators):  # each policy's own draws, in fit's order
+            torch.randint(sizes[b], (bs,), generator=g, out=idx[b])
+        flat = (idx + offsets).reshape(-1)
+        pred = forward(obs_all.index_select(0, flat).reshape(count, bs, -1)).flatten(0, 1)
+        per_window = eps_loss(pred, act_all.index_select(0, flat)).reshape(count, bs)
+        return (weight_all.index_select(0, flat).reshape(count, bs) * per_window).mean(dim=1)
+
+    StackedMLPs(mlps).train(
+        losses,
+        steps=cfg.steps,
+        lr=cfg.lr,
+        ema_decay=cfg.ema_decay,
+        run_names=[f"{type(p).__name__}[{b}]" for b, p in enumerate(policies)],
+    )
+    for policy, mlp in zip(policies, mlps, strict=True):
+        policy.mlp = mlp.requires_grad_(False).eval()
