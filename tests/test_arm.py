@@ -60,8 +60,12 @@ def test_truncates_exactly_at_the_horizon_and_never_terminates(env_id):
 
 
 def test_bad_arguments_raise_value_errors_naming_them():
-    with pytest.raises(ValueError, match="variant"):
-        ArmReachEnv(variant="d")
+    for variant in ("d", {"a"}):
+        with pytest.raises(ValueError, match="variant must be one of"):
+            ArmReachEnv(variant=variant)
+    for name, value in (("kp", -2.0), ("kd", "1"), ("p_elbow", -0.1)):
+        with pytest.raises(ValueError, match=name):
+            ArmReachExpert(**{name: value})
     for horizon in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match="horizon"):
             ArmReachEnv(horizon=horizon)

@@ -23,6 +23,7 @@ from mol_diffusion.policy import (
 )
 from mol_diffusion.policy.data import Trajectories
 from mol_diffusion.policy.evaluation import evaluation_rows, wilson_interval
+from mol_diffusion.policy.experts import PointNavExpert
 from mol_diffusion.policy.rollout import RandomAgent
 from mol_diffusion.policy.two_stage import (
     fit_specialists,
@@ -51,8 +52,12 @@ def test_point_nav_passes_gymnasiums_checker_and_truncates_at_h(env_id):
 
 
 def test_point_nav_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="variant"):
-        gym.make("mol_diffusion/PointNavOpen-v0", variant="nope")
+    for variant in ("nope", ["open"]):
+        with pytest.raises(ValueError, match="variant must be one of"):
+            gym.make("mol_diffusion/PointNavOpen-v0", variant=variant)
+    for name, value in (("speed", 0), ("k", -1.0), ("margin", np.inf), ("clearance", "0.1")):
+        with pytest.raises(ValueError, match=name):
+            PointNavExpert(**{name: value})
     with pytest.raises(ValueError, match="horizon"):
         gym.make("mol_diffusion/PointNavOpen-v0", horizon=0)
     env = gym.make("mol_diffusion/PointNavOpen-v0").unwrapped

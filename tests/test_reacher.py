@@ -1,6 +1,7 @@
 """The Reacher family (gymnasium's Reacher-v5 in physics variants): gymnasium API, agreement
 with Reacher-v5, determinism, input checks, the scripted expert."""
 
+import pickle
 from pathlib import Path
 
 import gymnasium as gym
@@ -120,8 +121,12 @@ def test_truncates_exactly_at_the_horizon_and_never_terminates(env_id):
 
 
 def test_bad_arguments_raise_value_errors_naming_them():
-    with pytest.raises(ValueError, match="variant"):
-        ReacherVariantEnv(variant="light")
+    for variant in ("light", ["nominal"], None):
+        with pytest.raises(ValueError, match="variant must be one of"):
+            ReacherVariantEnv(variant=variant)
+    for name, value in (("kp", 0), ("kp", "1"), ("kd", -1.0), ("kd", np.nan), ("p_elbow", 1.5)):
+        with pytest.raises(ValueError, match=name):
+            ReacherExpert(**{name: value})
     for horizon in (0, -3, 2.5, True):
         with pytest.raises(ValueError, match="horizon"):
             ReacherVariantEnv(horizon=horizon)
@@ -130,6 +135,16 @@ def test_bad_arguments_raise_value_errors_naming_them():
     for action in (np.zeros(3), np.zeros((2, 1)), np.array([0.0, np.nan]), [np.inf, 0.0]):
         with pytest.raises(ValueError, match="action"):
             env.step(action)
+
+
+def test_pickling_rebuilds_the_same_variant():
+    env = ReacherVariantEnv("heavy", horizon=7)
+    copy = pickle.loads(pickle.dumps(env))
+    assert (copy.variant, copy.horizon) == ("heavy", 7)
+    assert np.array_equal(copy.model.dof_armature, env.model.dof_armature)
+    first, _ = env.reset(seed=4)
+    again, _ = copy.reset(seed=4)
+    assert np.array_equal(first, again)
 
 
 def _expert_episode(env_id: str, seed: int, horizon: int = 50):

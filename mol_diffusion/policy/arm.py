@@ -42,7 +42,8 @@ import mujoco
 import numpy as np
 from gymnasium import spaces
 
-from mol_diffusion._validation import check_positive_int
+from mol_diffusion._validation import check_positive_float, check_positive_int
+from mol_diffusion.policy._checks import check_choice, check_probability
 from mol_diffusion.policy.envs import ARM_REACH_IDS, ARM_VARIANT_NAMES, register_envs
 
 __all__ = [
@@ -130,9 +131,7 @@ class ArmReachEnv(gym.Env):
     metadata: ClassVar[dict] = {"render_modes": []}
 
     def __init__(self, variant: str = "a", horizon: int = 200):
-        if variant not in ARM_VARIANTS:
-            raise ValueError(f"variant must be one of {sorted(ARM_VARIANTS)}, got {variant!r}")
-        self.variant = variant
+        self.variant = check_choice(variant, ARM_VARIANTS, "variant")
         self.params = ARM_VARIANTS[variant]
         self.horizon = check_positive_int(horizon, "horizon")
         self.model = mujoco.MjModel.from_xml_string(_MJCF)
@@ -254,7 +253,9 @@ class ArmReachExpert:
     """
 
     def __init__(self, kp: float = 100.0, kd: float = 20.0, p_elbow: float = 0.5):
-        self.kp, self.kd, self.p_elbow = kp, kd, p_elbow
+        self.kp = check_positive_float(kp, "kp")
+        self.kd = check_positive_float(kd, "kd", allow_zero=True)
+        self.p_elbow = check_probability(p_elbow, "p_elbow")
         self._rng = np.random.default_rng(0)
         self._planned_for: int | None = None
         self.elbow = 0

@@ -38,6 +38,7 @@ import numpy as np
 from gymnasium import spaces
 
 from mol_diffusion._validation import check_positive_int
+from mol_diffusion.policy._checks import check_choice
 
 __all__ = [
     "ARM_REACH_IDS",
@@ -92,9 +93,7 @@ class PointNavEnv(gym.Env):
     metadata: ClassVar[dict] = {"render_modes": []}
 
     def __init__(self, variant: str = "open", horizon: int = 200):
-        if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
-        self.variant = variant
+        self.variant = check_choice(variant, VARIANTS, "variant")
         self.params = VARIANTS[variant]
         self.horizon = check_positive_int(horizon, "horizon")
         high = np.array([ARENA, ARENA, V_MAX, V_MAX, ARENA, ARENA], dtype=np.float32)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mol_diffusion._validation import check_positive_float
 from mol_diffusion.policy.envs import GOALS, PointNavEnv
 
 __all__ = ["PointNavExpert", "make_expert"]
@@ -50,8 +51,9 @@ class PointNavExpert:
         margin: float = 0.25,
         clearance: float = 0.1,
     ):
-        self.speed, self.k = speed, k
-        self.margin, self.clearance = margin, clearance
+        self.speed, self.k = check_positive_float(speed, "speed"), check_positive_float(k, "k")
+        self.margin = check_positive_float(margin, "margin", allow_zero=True)
+        self.clearance = check_positive_float(clearance, "clearance", allow_zero=True)
         self._rng = np.random.default_rng(0)
         self._planned_for: int | None = None
         self._waypoints: list[np.ndarray] = []

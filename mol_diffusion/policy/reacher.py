@@ -49,9 +49,11 @@ from dataclasses import dataclass
 
 import mujoco
 import numpy as np
+from gymnasium import utils
 from gymnasium.envs.mujoco.reacher_v5 import ReacherEnv
 
-from mol_diffusion._validation import check_positive_int
+from mol_diffusion._validation import check_positive_float, check_positive_int
+from mol_diffusion.policy._checks import check_choice, check_probability
 from mol_diffusion.policy.envs import REACHER_IDS, REACHER_VARIANT_NAMES, register_envs
 
 __all__ = [
@@ -105,12 +107,12 @@ class ReacherVariantEnv(ReacherEnv):
     """
 
     def __init__(self, variant: str = "nominal", horizon: int = 50, render_mode: str | None = None):
-        if variant not in REACHER_VARIANTS:
-            raise ValueError(f"variant must be one of {sorted(REACHER_VARIANTS)}, got {variant!r}")
-        self.variant = variant
+        self.variant = check_choice(variant, REACHER_VARIANTS, "variant")
         self.params = REACHER_VARIANTS[variant]
         self.horizon = check_positive_int(horizon, "horizon")
         super().__init__(reward_control_weight=CONTROL_WEIGHT, render_mode=render_mode)
+        # Reacher-v5 records its own arguments for pickling; record this class's instead
+        utils.EzPickle.__init__(self, variant, horizon, render_mode)
         p = self.params
         self.model.actuator_gear[:, 0] = p.gear
         self.model.dof_damping[:2] = p.damping
@@ -188,7 +190,9 @@ class ReacherExpert:
     """
 
     def __init__(self, kp: float = 150.0, kd: float = 25.0, p_elbow: float = 0.5):
-        self.kp, self.kd, self.p_elbow = kp, kd, p_elbow
+        self.kp = check_positive_float(kp, "kp")
+        self.kd = check_positive_float(kd, "kd", allow_zero=True)
+        self.p_elbow = check_probability(p_elbow, "p_elbow")
         self._rng = np.random.default_rng(0)
         self.q_goal: np.ndarray | None = None
 
