@@ -5,8 +5,9 @@ carries its kind (``config.kind``), the kind lists the cells, runs a batch of ce
 and names the table's columns. What the engine adds:
 
 - **Tasks.** Cells with one batch key (``kind.batch_key``) run as one task (for example the
-  replicates of a grid point whose neural generalists train as one stacked network); every
-  other cell is a task of its own. Rows are the same either way (a kind's contract).
+  replicates of a grid point whose neural generalists train as one stacked network, or the
+  cells of a policy replicate, which share their expert rollouts); every other cell is a task
+  of its own. Rows are the same either way (a kind's contract).
 - **Executors.** Tasks go to any process-based ``concurrent.futures.Executor`` (by default a
   local pool of spawned workers with one torch thread each; Dask and submitit in
   ``mol_diffusion.executors``). Workers receive the kind object with the config, so a kind

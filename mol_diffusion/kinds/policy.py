@@ -18,7 +18,10 @@ Seeds: demonstrations of environment k in replicate r use reset seeds r * 10^4 +
 (nested across n), offline trajectories r * 10^4 + k * 10^3 + 500 + i, on-policy episodes of
 round j 10^5 + r * 10^4 + k * 10^3 + 100 j + i; the torch generators of every fit derive from
 the experiment seed and the cell with ``numpy.random.SeedSequence``, so the table does not depend
-on the executor or the order of cells.
+on the executor or the order of cells. The cells of one replicate run as one task
+(``run_policy_cells``), which rolls out once what they share: the expert's and the random
+policy's evaluation episodes and the replicate's offline trajectories and demonstrations (every
+episode depends only on its own seed, so the rows are those of cells run one by one).
 
 Columns (one row per method, environment and horizon H of a cell): experiment, method, n,
 replicate, env, horizon, episodes, return_mean, return_se, expert_return, gap, gap_se,
