@@ -24,7 +24,6 @@ from mol_diffusion.policy import (
 from mol_diffusion.policy.data import Trajectories
 from mol_diffusion.policy.evaluation import evaluation_rows, wilson_interval
 from mol_diffusion.policy.experts import PointNavExpert
-from mol_diffusion.policy.rollout import RandomAgent
 from mol_diffusion.policy.two_stage import (
     fit_specialists,
     labeled_only,
@@ -187,12 +186,14 @@ def test_reused_environments_replay_fresh_ones_exactly(family, monkeypatch):
         family, registry.ARM_REACH_IDS
     )
     k, seeds = np.array([0, 1, 2, 0]), np.array([7, 8, 9, 10])
-    kwargs = {"action_noise": 0.3}
+    # long enough for goals and targets to be reached, so forgotten counters would show
+    h, kwargs = {"point_nav": 200}.get(family, 50), {"action_noise": 0.3}
     monkeypatch.setattr(rollout_module, "_IDLE", {})
-    fresh = rollout(ExpertAgent(), ids, k, seeds, 15, **kwargs)
+    fresh = rollout(ExpertAgent(), ids, k, seeds, h, **kwargs)
+    assert fresh.goals.any() and fresh.success.any()
     assert sum(map(len, rollout_module._IDLE.values())) == 4  # given back
-    rollout(RandomAgent(), ids, k[::-1], seeds + 100, 15)  # leaves them mid-way elsewhere
-    again = rollout(ExpertAgent(), ids, k, seeds, 15, **kwargs)
+    rollout(ExpertAgent(), ids, k[::-1], seeds + 100, h)  # other episodes in between
+    again = rollout(ExpertAgent(), ids, k, seeds, h, **kwargs)
     assert sum(map(len, rollout_module._IDLE.values())) == 4  # reused, none built
     for name in ("observations", "actions", "rewards", "success", "goals"):
         assert np.array_equal(getattr(fresh, name), getattr(again, name)), name
