@@ -94,7 +94,22 @@ GENERALIST = {  # pooled over the K environments, no environment id; the experim
     # second round, for a Ta the specialists may share
     "256x3 lr3e-3 3000 Ta2": dict(width=256, depth=3, steps=3000, lr=3e-3, action_horizon=2),
     "256x3 lr3e-3 3000 Ta1": dict(width=256, depth=3, steps=3000, lr=3e-3, action_horizon=1),
+    # third round (budget; see BUDGET): training cost at most 0.6 of the chosen 256x3, 3000 steps
+    **{
+        f"{w}x{d} lr3e-3 {s} Ta{ta}": dict(width=w, depth=d, steps=s, lr=3e-3, action_horizon=ta)
+        for w, d, s in ((192, 3, 3000), (256, 2, 3000), (256, 3, 1500), (128, 4, 3000))
+        for ta in (1, 2)
+    },
 }
+# The budget round's rule, fixed before it ran. A generalist's training cost is its parameters
+# times its steps (its FLOPs up to a constant). Among the third round's candidates of the
+# family's Ta with cost <= BUDGET_SHARE times the current choice's, the one with the highest
+# lambda-weighted (uniform) mean score replaces the current choice when its mean is within
+# BUDGET_TOLERANCE of the current choice's mean (the first rule's tolerance); otherwise the
+# current choice stays. Why 0.6: a Reacher cell took 47.8 s on one core, 27.0 s of it the four
+# generalist fits (cProfile); the 18-minute budget needs <= 0.78 of today's 22.4 minutes, and a
+# generalist at 0.6 of the cost gives 47.8 - 0.4 * 27.0 = 37.0 s (0.77).
+BUDGET_SHARE, BUDGET_TOLERANCE = 0.6, 0.02
 NEAREST = {
     f"To{to} Ta{ta}": dict(obs_horizon=to, action_horizon=ta) for to in (1, 2) for ta in (1, 2, 4)
 }
@@ -142,6 +157,40 @@ def choose(rows: list[dict]) -> dict[str, str]:
     return chosen
 
 
+def choose_budget(rows: list[dict], current: str) -> str:
+    """The budget round's choice against the ``current`` generalist (the rule at BUDGET)."""
+    per: dict[str, list[float]] = {}  # candidate -> per-environment means over replicates
+    params = {}
+    for c in dict.fromkeys(r["candidate"] for r in rows if r["method"] == "generalist"):
+        envs: dict[str, list[float]] = {}
+        for r in rows:
+            if r["method"] == "generalist" and r["candidate"] == c:
+                envs.setdefault(r["env_id"], []).append(float(r["normalized_score"]))
+                params[c] = int(r["num_params"])
+        per[c] = [float(np.mean(v)) for v in envs.values()]
+    if current not in per:
+        raise ValueError(f"current: no generalist rows for {current!r}")
+    cost = lambda c: params[c] * GENERALIST[c]["steps"]  # noqa: E731
+    ta = GENERALIST[current].get("action_horizon")
+    third = list(GENERALIST)[list(GENERALIST).index("256x3 lr3e-3 3000 Ta1") + 1 :]
+    cheap = [
+        c
+        for c in third
+        if c in per
+        and GENERALIST[c]["action_horizon"] == ta
+        and cost(c) <= BUDGET_SHARE * cost(current)
+    ]
+    mean = {c: float(np.mean(v)) for c, v in per.items()}
+    for c in [current, *cheap]:
+        print(f"budget round: {c:24s} mean {mean[c]:.3f} cost {cost(c) / cost(current):.2f}")
+    if not cheap:
+        return f"{current} (no budget candidate has rows)"
+    best = max(cheap, key=lambda c: (mean[c], -cost(c)))
+    if mean[best] >= mean[current] - BUDGET_TOLERANCE:
+        return best
+    return f"{current} (best within budget {best}: {mean[best]:.3f} < {mean[current]:.3f} - 0.02)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=5, help="demonstrations per environment")
@@ -159,6 +208,11 @@ def main() -> None:
     )
     parser.add_argument(
         "--candidates", default="", help="comma-separated candidate names (default: all)"
+    )
+    parser.add_argument(
+        "--budget-against",
+        default="",
+        help="current generalist candidate: print the budget round's choice against it",
     )
     args = parser.parse_args()
     ids, h = family_ids(args.family), args.horizon
@@ -208,6 +262,8 @@ def main() -> None:
     print(f"wrote {out}")
     for method, name in choose(rows).items():
         print(f"chosen {method}: {name}")
+    if args.budget_against:
+        print(f"budget round, chosen generalist: {choose_budget(rows, args.budget_against)}")
 
 
 def search(method, grid, r, demos, pooled, args, ids, expert, random) -> list[dict]:
