@@ -25,8 +25,11 @@ from mol_diffusion.policy.data import Trajectories
 from mol_diffusion.policy.evaluation import evaluation_rows, wilson_interval
 from mol_diffusion.policy.experts import PointNavExpert
 from mol_diffusion.policy.two_stage import (
+    fit_pooled,
     fit_specialists,
     labeled_only,
+    offline_windows,
+    on_policy_rounds,
     pooled_weights,
     two_stage_offline,
     two_stage_on_policy,
@@ -199,6 +202,18 @@ def test_reused_environments_replay_fresh_ones_exactly(family, monkeypatch):
         assert np.array_equal(getattr(fresh, name), getattr(again, name)), name
 
 
+def test_env_pool_keeps_at_most_its_limit_and_clears(monkeypatch):
+    rollout_module = importlib.import_module("mol_diffusion.policy.rollout")
+    monkeypatch.setattr(rollout_module, "_IDLE", {})
+    monkeypatch.setattr(rollout_module, "POOL_LIMIT", 2)
+    k = np.array([0, 0, 0, 1])
+    rollout(ExpertAgent(), POINT_NAV_IDS, k, np.arange(4), 5)
+    idle = {key[0]: len(envs) for key, envs in rollout_module._IDLE.items()}
+    assert idle == {POINT_NAV_IDS[0]: 2, POINT_NAV_IDS[1]: 1}  # the third one was closed
+    assert rollout_module.clear_env_pool() == 3
+    assert rollout_module._IDLE == {}
+
+
 def test_wilson_interval_matches_the_closed_form():
     # Wilson (1927): centre (x + z^2/2) / (n + z^2), half-width z sqrt(x(n-x)/n + z^2/4) / (n + z^2)
     z = 1.959963984540054
@@ -288,6 +303,32 @@ def test_two_stage_variants_fit_and_on_policy_aggregates(demos):
             round_seeds=None,
             horizon=40,
         )
+    # round 0 fitted in a stack with another generalist, then continued: the same policy
+    gen = torch.Generator().manual_seed(7)
+    windows = offline_windows(specialists, initial, gen)
+    _, round0 = fit_pooled(
+        [offline_windows(specialists, demos, torch.Generator().manual_seed(6)), windows],
+        lam,
+        TINY,
+        [torch.Generator().manual_seed(6), gen],
+        run_names=["offline", "round0"],
+    )
+    resumed = on_policy_rounds(
+        specialists,
+        windows,
+        round0.generalist,
+        lam,
+        TINY,
+        gen,
+        env_ids=POINT_NAV_IDS,
+        rounds=1,
+        round_seeds=lambda r, k: np.array([10**5 + 10 * k + r]),
+        horizon=40,
+    )
+    assert resumed.num_windows == on.num_windows
+    mine, theirs = (f.generalist.state_dict()["weights"] for f in (on, resumed))
+    assert mine.keys() == theirs.keys()
+    assert all(torch.equal(mine[key], theirs[key]) for key in mine)
 
 
 # ---------------------------------------------------------------- experiment config

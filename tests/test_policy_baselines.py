@@ -101,8 +101,17 @@ def test_bc_policies_fitted_as_one_stack_equal_their_single_fits(demo):
         fit_bc_batched([BCPolicy(TINY_BC), BCPolicy(width=8)], data[:2], gens)
     with pytest.raises(ValueError, match=r"data\[1\]: actions"):
         fit_bc_batched([BCPolicy(TINY_BC) for _ in gens], [data[0], (obs, act[:, :3], None)], gens)
+    with pytest.raises(ValueError, match=r"generators\[1\] must be a torch.Generator"):
+        fit_bc_batched([BCPolicy(TINY_BC) for _ in gens], data[:2], [gens[0], 0])
+    with pytest.raises(ValueError, match=r"generators\[1\] is generators\[0\]"):
+        fit_bc_batched([BCPolicy(TINY_BC) for _ in gens], data[:2], [gens[0]] * 2)
+    twice = BCPolicy(TINY_BC)
+    with pytest.raises(ValueError, match=r"policies\[1\] is policies\[0\]"):
+        fit_bc_batched([twice, twice], data[:2], gens)
+    with pytest.raises(ValueError, match="run_names must hold 2"):
+        fit_bc_batched([BCPolicy(TINY_BC) for _ in gens], data[:2], gens, run_names=["a"])
     unfitted = BCPolicy(TINY_BC)
-    with pytest.raises(ValueError, match="share"):
+    with pytest.raises(ValueError, match=r"data\[1\]: windows of \(To O, Tp A\)"):
         fit_bc_batched([unfitted, BCPolicy(TINY_BC)], [data[0], (obs[:, :, :4], act, None)], gens)
     with pytest.raises(NotFittedError):  # a failed batch leaves its policies unfitted
         unfitted.act(obs[:2])

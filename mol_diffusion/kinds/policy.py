@@ -67,7 +67,7 @@ from mol_diffusion.policy.two_stage import (
     fit_specialists,
     labeled_only_windows,
     offline_windows,
-    two_stage_on_policy,
+    on_policy_rounds,
 )
 
 __all__ = [
@@ -447,6 +447,7 @@ def _baselines(config: PolicyExperimentConfig, cell: PolicyCell, demos) -> dict[
             [BCPolicy(cfg) for _ in obs],
             [(o, a, None) for o, a in zip(obs, actions, strict=True)],
             gens(),
+            run_names=[f"{config.name}/{cell.label}/bc/{env}" for env in config.env_ids],
         )
     return out
 
@@ -463,40 +464,43 @@ def _run_cell(config: PolicyExperimentConfig, cell: PolicyCell, demos, offline, 
         [generator(config, _FIT, rep, n, 0, k) for k in range(k_envs)],
         run_name=f"{config.name}/{cell.label}/specialist",
     )
-    # labeled-only and offline two-stage share one config: fitted as one stacked network
-    gen_offline = generator(config, _FIT, rep, n, 2)
-    started = time.perf_counter()
-    demo_windows = labeled_only_windows(demos, config.generalist)
-    middle = time.perf_counter()
-    pseudo_windows = offline_windows(specialists, offline, gen_offline)
-    fits = dict(
-        zip(
-            ("labeled_only", "two_stage_offline"),
-            fit_pooled(
-                [demo_windows, pseudo_windows],
-                config.weights,
-                config.generalist,
-                [generator(config, _FIT, rep, n, 1), gen_offline],
-                run_names=[f"{config.name}/{cell.label}/{m}" for m in ("labeled_only", "offline")],
-                seconds=[middle - started, time.perf_counter() - middle],
-            ),
-            strict=True,
-        )
+    # labeled-only, offline two-stage and on-policy round 0 share one config: fitted as one
+    # stacked network (each from its own generator in its single fit's order)
+    gen_offline, gen_on_policy = (generator(config, _FIT, rep, n, j) for j in (2, 3))
+    timer = time.perf_counter
+    marks = [timer()]
+    windows = [labeled_only_windows(demos, config.generalist)]
+    marks.append(timer())
+    windows.append(offline_windows(specialists, offline, gen_offline))
+    marks.append(timer())
+    first_share = [o.select(np.arange(len(o)) < share) for o in offline]
+    windows.append(offline_windows(specialists, first_share, gen_on_policy))
+    marks.append(timer())
+    labeled, two_stage, round0 = fit_pooled(
+        windows,
+        config.weights,
+        config.generalist,
+        [generator(config, _FIT, rep, n, 1), gen_offline, gen_on_policy],
+        run_names=[
+            f"{config.name}/{cell.label}/{m}"
+            for m in ("labeled_only", "offline", "two_stage_on_policy/round0")
+        ],
+        seconds=np.diff(marks).tolist(),
     )
-    fits.update(
-        {
-            "two_stage_on_policy": two_stage_on_policy(
-                specialists,
-                [o.select(np.arange(len(o)) < share) for o in offline],
-                config.weights,
-                config.generalist,
-                generator(config, _FIT, rep, n, 3),
-                env_ids=config.env_ids,
-                rounds=config.rounds,
-                round_seeds=lambda r, k: 10**5 + base(k) + 100 * r + np.arange(share),
-                horizon=config.horizon,
-            ),
-        }
+    fits = {"labeled_only": labeled, "two_stage_offline": two_stage}
+    fits["two_stage_on_policy"] = on_policy_rounds(
+        specialists,
+        windows[2],
+        round0.generalist,
+        config.weights,
+        config.generalist,
+        gen_on_policy,
+        env_ids=config.env_ids,
+        rounds=config.rounds,
+        round_seeds=lambda r, k: 10**5 + base(k) + 100 * r + np.arange(share),
+        horizon=config.horizon,
+        run_name=f"{config.name}/{cell.label}/two_stage_on_policy",
+        seconds=round0.fit_seconds,
     )
     expert, random = references
     env_index, seeds = expert.env_index, expert.seeds

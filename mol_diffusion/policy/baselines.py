@@ -158,10 +158,13 @@ class _WindowPolicy:
         self.fit_seconds = time.perf_counter() - started
         return self
 
-    def _prepare(self, obs, actions, weights, generator, name: str = "") -> tuple:
-        """Check one fit's inputs (their names prefixed by ``name``): (z_obs (N, To O), z_act (N,
-        Tp A), weights (N,) of mean 1, (obs normalizer, action normalizer))."""
-        check_generator(generator)
+    def _prepare(
+        self, obs, actions, weights, generator, name: str = "", generator_name: str = "generator"
+    ) -> tuple:
+        """Check one fit's inputs (their names prefixed by ``name``; the generator's is
+        ``generator_name``): (z_obs (N, To O), z_act (N, Tp A), weights (N,) of mean 1, (obs
+        normalizer, action normalizer))."""
+        check_generator(generator, generator_name)
         obs = self._check_obs(obs, f"{name}obs")
         actions = torch.as_tensor(np.asarray(actions), dtype=torch.float32)
         tp = self.config.pred_horizon
@@ -248,7 +251,7 @@ class BCPolicy(_WindowPolicy):
         return sum(p.numel() for p in self.mlp.parameters())
 
     def _fit(self, z_obs, z_act, weights, generator) -> None:
-        _fit_stacked([self], [(z_obs, z_act, weights)], [generator])
+        _fit_stacked([self], [(z_obs, z_act, weights)], [generator], ["BCPolicy"])
 
     def _chunk(self, z_obs: torch.Tensor) -> torch.Tensor:
         return self.mlp(z_obs).clamp(-1.0, 1.0)  # the demonstrated range, as the DDPM's clip
@@ -258,6 +261,8 @@ def fit_bc_batched(
     policies: Sequence[BCPolicy],
     data: Sequence[tuple],
     generators: Sequence[torch.Generator],
+    *,
+    run_names: Sequence[str] | None = None,
 ) -> list[BCPolicy]:
     """Fit several BC policies of one config at once, as one stacked network.
 
@@ -268,7 +273,9 @@ def fit_bc_batched(
     Args:
         policies: unfitted ``BCPolicy`` instances with identical configs.
         data: per policy, (obs (N_b, To, O), actions (N_b, Tp, A), weights (N_b,) or None).
-        generators: one ``torch.Generator`` per policy.
+        generators: one ``torch.Generator`` per policy (distinct objects: a shared one would
+            interleave the policies' draws).
+        run_names: one name per policy for a ``DivergenceError`` (default ``BCPolicy[b]``).
     Returns:
         the fitted policies (the same objects); each one's ``fit_seconds`` is the batch's wall
         time divided by the number of policies.
@@ -283,16 +290,32 @@ def fit_bc_batched(
         )
     if any(p.config != policies[0].config for p in policies):
         raise ValueError("policies must share one config to be fitted as a batch")
+    for what, items in (("policies", policies), ("generators", generators)):
+        first_at: dict[int, int] = {}
+        for b, item in enumerate(items):
+            a = first_at.setdefault(id(item), b)
+            if a != b:
+                raise ValueError(f"{what}[{b}] is {what}[{a}]: pass a distinct object per policy")
+    if run_names is None:
+        run_names = [f"BCPolicy[{b}]" for b in range(len(policies))]
+    elif len(run_names) != len(policies):
+        raise ValueError(f"run_names must hold {len(policies)} names, got {len(run_names)}")
     started = time.perf_counter()
     prepared = []
     for b, (policy, item, g) in enumerate(zip(policies, data, generators, strict=True)):
         if not isinstance(item, tuple | list) or len(item) != 3:
             raise ValueError(f"data[{b}] must be an (obs, actions, weights) triple")
-        prepared.append(policy._prepare(*item, g, name=f"data[{b}]: "))
-    dims = {(z_obs.shape[1], z_act.shape[1]) for z_obs, z_act, _, _ in prepared}
-    if len(dims) != 1:
-        raise ValueError(f"every policy's windows must share (To O, Tp A), got {sorted(dims)}")
-    _fit_stacked(policies, [p[:3] for p in prepared], generators)
+        prepared.append(
+            policy._prepare(*item, g, name=f"data[{b}]: ", generator_name=f"generators[{b}]")
+        )
+    dims = [(z_obs.shape[1], z_act.shape[1]) for z_obs, z_act, _, _ in prepared]
+    for b, dim in enumerate(dims):
+        if dim != dims[0]:
+            raise ValueError(
+                f"data[{b}]: windows of (To O, Tp A) = {dim}, but data[0]'s are {dims[0]}; "
+                "every policy of a batch must share them"
+            )
+    _fit_stacked(policies, [p[:3] for p in prepared], generators, run_names)
     seconds = (time.perf_counter() - started) / len(policies)
     for policy, (_, _, _, norms) in zip(policies, prepared, strict=True):
         policy.obs_normalizer, policy.action_normalizer = norms
@@ -300,7 +323,7 @@ def fit_bc_batched(
     return policies
 
 
-def _fit_stacked(policies, prepared, generators) -> None:
+def _fit_stacked(policies, prepared, generators, run_names) -> None:
     """Train one MLP per policy on its normalized (z_obs, z_act, weights) as one stack; sets
     each policy's ``mlp``."""
     cfg, count = policies[0].config, len(policies)
@@ -332,7 +355,7 @@ def _fit_stacked(policies, prepared, generators) -> None:
         steps=cfg.steps,
         lr=cfg.lr,
         ema_decay=cfg.ema_decay,
-        run_names=[f"{type(p).__name__}[{b}]" for b, p in enumerate(policies)],
+        run_names=list(run_names),
     )
     for policy, mlp in zip(policies, mlps, strict=True):
         policy.mlp = mlp.requires_grad_(False).eval()

@@ -14,6 +14,7 @@ slightly wrong learner would reach and label them with the expert's correction (
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 
@@ -25,14 +26,26 @@ from mol_diffusion._validation import check_generator, check_positive_int
 from mol_diffusion.policy.data import Trajectories
 from mol_diffusion.policy.experts import make_expert
 
-__all__ = ["ExpertAgent", "PolicyAgent", "RandomAgent", "make_envs", "rollout"]
+__all__ = [
+    "POOL_LIMIT",
+    "ExpertAgent",
+    "PolicyAgent",
+    "RandomAgent",
+    "clear_env_pool",
+    "make_envs",
+    "rollout",
+]
 
 
 # Idle environments of this process by (id, H). Building one costs about 6 ms (the MuJoCo
 # ones compile their model), which a policy cell would pay ~1700 times; every ``reset(seed=)``
 # restores the whole episode state (tested: a reused environment replays a fresh one's
-# episode exactly), so ``rollout`` borrows environments here and returns them.
+# episode exactly), so ``rollout`` borrows environments here and returns them. At most
+# POOL_LIMIT stay idle per (id, H) (more are closed); ``clear_env_pool`` closes them all. The
+# lock makes borrowing safe from several threads (processes each have their own pool).
+POOL_LIMIT = 256
 _IDLE: dict[tuple[str, int], list] = {}
+_LOCK = threading.Lock()
 
 
 def make_envs(env_ids: Sequence[str], env_index, horizon: int) -> list:
@@ -41,18 +54,38 @@ def make_envs(env_ids: Sequence[str], env_index, horizon: int) -> list:
     return [gym.make(env_ids[int(k)], horizon=horizon).unwrapped for k in env_index]
 
 
+def clear_env_pool() -> int:
+    """Close every idle environment ``rollout`` keeps for reuse; returns how many it closed."""
+    with _LOCK:
+        idle = [env for envs in _IDLE.values() for env in envs]
+        _IDLE.clear()
+    for env in idle:
+        env.close()
+    return len(idle)
+
+
 def _borrow(env_ids: Sequence[str], env_index, horizon: int) -> list:
     """Like ``make_envs``, taking idle environments first; give them back with ``_give_back``."""
-    envs = []
-    for k in env_index:
-        idle = _IDLE.get((env_ids[int(k)], horizon))
-        envs.append(idle.pop() if idle else make_envs(env_ids, [k], horizon)[0])
+    envs, missing = [], []
+    with _LOCK:
+        for b, k in enumerate(env_index):
+            idle = _IDLE.get((env_ids[int(k)], horizon))
+            envs.append(idle.pop() if idle else None)
+            if envs[-1] is None:
+                missing.append(b)
+    for b in missing:  # built outside the lock
+        envs[b] = make_envs(env_ids, [env_index[b]], horizon)[0]
     return envs
 
 
 def _give_back(envs: list, env_ids: Sequence[str], env_index, horizon: int) -> None:
-    for env, k in zip(envs, env_index, strict=True):
-        _IDLE.setdefault((env_ids[int(k)], horizon), []).append(env)
+    surplus = []
+    with _LOCK:
+        for env, k in zip(envs, env_index, strict=True):
+            idle = _IDLE.setdefault((env_ids[int(k)], horizon), [])
+            (idle if len(idle) < POOL_LIMIT else surplus).append(env)
+    for env in surplus:
+        env.close()
 
 
 class ExpertAgent:
@@ -151,7 +184,9 @@ def rollout(
     Args:
         agent: an ``ExpertAgent``, ``RandomAgent``, ``PolicyAgent`` or anything with
             ``obs_horizon``, ``action_horizon``, ``reset(envs, seeds)`` and ``act(obs (B, To,
-            O), envs) -> (B, Ta, A)``.
+            O), envs) -> (B, Ta, A)``. The environments it is given are borrowed from a pool
+            and lent again once ``rollout`` returns: an agent must not step or keep using
+            them after that.
         env_ids: the family's registered ids; ``env_index`` (B,) picks one per episode.
         seeds: (B,) reset seeds (use seeds disjoint from training seeds for evaluation).
         horizon: H.

@@ -45,6 +45,7 @@ __all__ = [
     "labeled_only",
     "labeled_only_windows",
     "offline_windows",
+    "on_policy_rounds",
     "pooled_weights",
     "pseudo_label",
     "two_stage_offline",
@@ -231,20 +232,73 @@ def two_stage_on_policy(
         horizon: H of the on-policy episodes.
         progress: called with a short message after each round.
     """
+    check_rounds(rounds)
+    started = time.perf_counter()
+    windows = offline_windows(specialists, initial, generator)
+    (first,) = fit_pooled([windows], weights, config, [generator], run_names=[f"{run_name}/round0"])
+    return on_policy_rounds(
+        specialists,
+        windows,
+        first.generalist,
+        weights,
+        config,
+        generator,
+        env_ids=env_ids,
+        rounds=rounds,
+        round_seeds=round_seeds,
+        horizon=horizon,
+        run_name=run_name,
+        progress=progress,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def check_rounds(rounds) -> int:
+    """R, the on-policy rounds: an integer >= 0."""
     if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 0:
         raise ValueError(f"rounds must be an integer >= 0, got {rounds!r}")
-    started = time.perf_counter()
-    first_obs, first_actions = offline_windows(specialists, initial, generator)
-    obs, actions = [[o] for o in first_obs], [[a] for a in first_actions]
+    return rounds
+
+
+def on_policy_rounds(
+    specialists: Sequence[DiffusionPolicy],
+    windows: tuple,
+    policy: DiffusionPolicy,
+    weights,
+    config: DiffusionPolicyConfig,
+    generator: torch.Generator,
+    *,
+    env_ids: Sequence[str],
+    rounds: int,
+    round_seeds: Callable[[int, int], np.ndarray],
+    horizon: int,
+    run_name: str = "two_stage_on_policy",
+    progress: Callable[[str], None] | None = None,
+    seconds: float = 0.0,
+) -> PolicyFit:
+    """``two_stage_on_policy`` from its round-0 generalist on: R rounds of roll out,
+    pseudo-label, aggregate, refit.
+
+    A caller that fits round 0 in a stack with other generalists (``fit_pooled``) continues
+    here; ``generator`` must be the one that drew ``windows`` (``offline_windows``) and then
+    fitted ``policy`` on them, in that order, so the result is ``two_stage_on_policy``'s bit
+    for bit.
+
+    Args:
+        windows: round 0's (obs, actions) per environment, from ``offline_windows``.
+        policy: the generalist fitted on ``windows``.
+        seconds: time already spent (added to ``fit_seconds``).
+        the others: as in ``two_stage_on_policy``.
+    """
+    check_rounds(rounds)
+    started = time.perf_counter() - seconds
+    obs, actions = [[o] for o in windows[0]], [[a] for a in windows[1]]
 
     def refit(r: int) -> DiffusionPolicy:
-        windows = ([np.concatenate(o) for o in obs], [np.concatenate(a) for a in actions])
-        fit = fit_pooled(
-            [windows], weights, config, [generator], run_names=[f"{run_name}/round{r}"]
-        )
+        pooled = ([np.concatenate(o) for o in obs], [np.concatenate(a) for a in actions])
+        fit = fit_pooled([pooled], weights, config, [generator], run_names=[f"{run_name}/round{r}"])
         return fit[0].generalist
 
-    policy = refit(0)
     collected = []
     for r in range(1, rounds + 1):
         seeds = [np.asarray(round_seeds(r, k)) for k in range(len(specialists))]
