@@ -107,8 +107,11 @@ def garbage_policy_file(tmp_path, content: bytes):
 
 def config_file(tmp_path, edit, name="pareto_front"):
     text = (md.paths.EXPERIMENTS / f"{name}.toml").read_text()
+    edited = edit(text)
+    # an edit that no longer matches the shipped file would test the shipped file itself
+    assert edited != text, f"the edit does not change the shipped {name}.toml"
     path = tmp_path / "edited.toml"
-    path.write_text(edit(text))
+    path.write_text(edited)
     return lambda: load_experiment(path)
 
 

@@ -345,15 +345,17 @@ def test_policy_experiment_config_loads_and_rejects_bad_values(tmp_path):
     base = (load_experiment.__globals__["paths"].EXPERIMENTS / "diffusion_policy.toml").read_text()
     for old, new, match in [
         ("m = 12", "m = 13", "multiple of rounds"),
-        ("replicates = 4", "replicates = 1", "replicates"),
+        ("replicates = 6", "replicates = 1", "replicates"),
         ("horizons = [25, 50, 100, 200]", "horizons = [25, 400]", "horizons"),
-        ("replicates = 4", "replicates = 4\nbogus = 1", "unknown keys"),
+        ("replicates = 6", "replicates = 6\nbogus = 1", "unknown keys"),
         ('envs = "point_nav"', 'envs = "mars"', "envs"),
         ('envs = "point_nav"', 'envs = "point_nav"\ngoal = 1', "family: unknown keys"),
         ("n = [2, 3, 5, 9, 16, 30]", "n = 5", "n must be a list of integers"),
         ('weights = "uniform"', 'weights = "equal"', 'weights must be "uniform"'),
     ]:
+        # Every edit must hit the shipped file, or the case would pass without testing anything.
+        assert old in base, f"the shipped diffusion_policy.toml no longer contains {old!r}"
         path = tmp_path / f"bad{abs(hash(old)) % 1000}.toml"
-        path.write_text(base.replace(old, new))
+        path.write_text(base.replace(old, new, 1))
         with pytest.raises(ValueError, match=match):
             load_experiment(path)
