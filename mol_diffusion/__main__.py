@@ -6,6 +6,7 @@ python -m mol_diffusion stale [--quick] [--results-dir D]
 python -m mol_diffusion claims [--quick] [--write]
 python -m mol_diffusion report
 python -m mol_diffusion bench [--quick] [--json PATH]
+python -m mol_diffusion profile NAME [--index I] [--quick] [--top 15]
 python -m mol_diffusion calibrate [--simulations 1000] [--workers 2] [--claims a,b] [--out CSV]
 """
 
@@ -66,6 +67,15 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument(
         "--json", default="build/bench.json", help="where the measurements go (JSON)"
     )
+    profile = sub.add_parser(
+        "profile", help="where one cell's time goes: cProfile of one cell on one thread"
+    )
+    profile.add_argument("experiment", help="a config name in experiments/ or a TOML path")
+    profile.add_argument(
+        "--index", type=int, default=None, help="the cell, in canonical order (default: middle)"
+    )
+    profile.add_argument("--quick", action="store_true", help="use the config's [quick] overrides")
+    profile.add_argument("--top", type=_workers, default=15, help="functions to print, >= 1")
     calibrate = sub.add_parser(
         "calibrate", help="size and power of the claim rules by simulation on pilot tables"
     )
@@ -112,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
 
         results = run_bench(BenchConfig.quick() if args.quick else BenchConfig())
         print(f"-> {write_bench(results, args.json)}")
+        return 0
+
+    if args.command == "profile":
+        from mol_diffusion.profiling import profile_cell
+
+        print(profile_cell(args.experiment, index=args.index, quick=args.quick, top=args.top))
         return 0
 
     if args.command == "report":

@@ -40,3 +40,23 @@ def test_bad_input_is_one_line_not_a_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: experiment 'bad': family: unknown keys ['num_task']")
     assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_profile_names_the_cell_and_lists_where_its_time_went(tmp_path, capsys):
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    assert main(["profile", str(config), "--index", "0", "--top", "5"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"{config}: cell ") and out[0].endswith(" s")
+    assert "ncalls" in out[1] and "tottime" in out[1]
+    assert len(out) == 2 + 5  # the header row and the five functions asked for
+    assert not (tmp_path / "tiny.csv").exists()  # a profile stores nothing
+
+
+def test_profile_rejects_a_cell_index_outside_the_grid(tmp_path):
+    from mol_diffusion.profiling import profile_cell
+
+    config = tmp_path / "tiny.toml"
+    config.write_text(TINY)
+    with pytest.raises(ValueError, match=r"index must be an integer in \[0, 2\), got 2"):
+        profile_cell(str(config), index=2)
