@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         "--json", default="build/bench.json", help="where the measurements go (JSON)"
     )
     profile = sub.add_parser(
-        "profile", help="where one cell's time goes: cProfile of one cell on one thread"
+        "profile", help="where one cell's time goes: cProfile of one cell, as a worker runs it"
     )
     profile.add_argument("experiment", help="a config name in experiments/ or a TOML path")
     profile.add_argument(

@@ -1,9 +1,10 @@
 """Where one cell's time goes (``python -m mol_diffusion profile NAME``): one cell of an
-experiment run under ``cProfile`` on one torch thread, as every sweep worker runs it, with the
-functions that take the most time of their own printed first.
+experiment run under ``cProfile``, with the functions that take the most time of their own
+printed first.
 
-The cell is run through its kind's ``run_cells`` (the rows it gives are those of the sweep and
-are discarded); nothing is stored, so a profile never touches a results table. Read the
+The cell is run through its kind's ``run_cells``, as a sweep worker runs it (the shipped kinds
+set one torch thread and one BLAS thread there themselves; the rows it gives are those of the
+sweep and are discarded); nothing is stored, so a profile never touches a results table. Read the
 ``tottime`` column: for torch operators it is the time inside the operator, so the top entries
 say whether a cell is bound by training (``run_backward``, ``baddbmm``), sampling or
 environment steps.
@@ -18,7 +19,6 @@ import time
 from dataclasses import dataclass
 
 from mol_diffusion._validation import check_positive_int
-from mol_diffusion.kinds.base import one_thread
 
 __all__ = ["CellProfile", "profile_cell"]
 
@@ -62,12 +62,11 @@ def profile_cell(
         raise ValueError(f"index must be an integer in [0, {len(cells)}), got {index!r}")
     cell = cells[index]
     profiler = cProfile.Profile()
-    with one_thread():
-        start = time.perf_counter()
-        profiler.enable()
-        kind.run_cells(config, [cell])
-        profiler.disable()
-        seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    profiler.enable()
+    kind.run_cells(config, [cell])
+    profiler.disable()
+    seconds = time.perf_counter() - start
     text = io.StringIO()
     pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(top)
     lines = [line for line in text.getvalue().splitlines() if line.strip()]
