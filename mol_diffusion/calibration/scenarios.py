@@ -195,6 +195,62 @@ def paired_rate_scenarios(seeds: int | None = None, results_dir=None):
     return _scenarios("paired_rate", claim.experiment, seeds, build, _targets(claim), note)
 
 
+def specialist_ratio_scenarios(claim_id: str, seeds: int | None = None, results_dir=None):
+    """(two-stage - oracle) / specialist error at the smallest n, each p_gen: the bound (every
+    p_gen; the p_gen with the largest pilot ratio at the target, the others at the effect) or
+    the ratio's slope in log2 p_gen (tilted).
+
+    The ratio is modelled on the natural scale (the excess is not positive on every seed), as
+    the two-stage rows' ``risk``; a simulated table carries it there, with ``spec_risk`` 1 and
+    oracle rows of risk 0, so the rule's ratio is the modelled one."""
+    from mol_diffusion.claims.gaussian import _specialist_ratios
+
+    claim = _claim(claim_id)
+    table = _pilot(claim.experiment, results_dir)
+    base = table[(table.weights_index == 0) & (table.m == table.m.max())]
+    ratios = _specialist_ratios(base)
+    rows = ratios.assign(risk=ratios.ratio, spec_risk=1.0)[list(table.columns)]
+    rows = rows.sort_values(["replicate", *GRID_KEYS])
+    model = PilotModel.fit(rows, ["risk"], log=False, keys=GRID_KEYS)
+    oracle = base[base.method == "oracle"].assign(risk=0.0)
+    seeds = seeds or table.replicate.nunique()
+
+    def post(sim: pd.DataFrame) -> pd.DataFrame:
+        reps = pd.DataFrame({"replicate": sorted(sim.replicate.unique())})
+        first = oracle[oracle.replicate == oracle.replicate.min()].drop(columns="replicate")
+        return pd.concat([sim, reps.merge(first, how="cross")[sim.columns]], ignore_index=True)
+
+    caps = sorted(int(c) for c in rows.num_params.unique())
+    masks = {c: model.cells(num_params=c) for c in caps}
+
+    def mean_of(mean, c):
+        return float(mean[masks[c], 0].mean())
+
+    if claim_id.startswith("specialist_bound"):
+        worst = max(caps, key=lambda c: mean_of(model.mean, c))
+
+        def build(target):  # the worst p_gen at the target, the others at the effect
+            mean = model.mean
+            for c in caps:
+                want = target if c == worst else claim.effect
+                mean = model.shifted(mean, masks[c], "risk", want - mean_of(mean, c))
+            return _one(model, claim.experiment, seeds, mean, post)
+
+        note = f"pilot {claim.experiment}; p_gen {worst} at the target, the others at the effect"
+    else:
+        every = np.ones(len(model.template), dtype=bool)
+
+        def build(target):  # slope per doubling: log2 x = log x / log 2
+            now = _slope(model, model.mean, every, "risk", "num_params") * math.log(2)
+            mean = model.tilted(
+                model.mean, every, "risk", "num_params", (target - now) / math.log(2)
+            )
+            return _one(model, claim.experiment, seeds, mean, post)
+
+        note = f"pilot {claim.experiment}; the ratio tilted in log2 p_gen at n_min"
+    return _scenarios(claim_id, claim.experiment, seeds, build, _targets(claim), note)
+
+
 def gaussian_advantage_scenarios(seeds: int | None = None, results_dir=None):
     """Per-seed log(labeled-only / two-stage) risk at the smallest n, every capacity."""
     claim = _claim("scarce_label_advantage")
@@ -575,6 +631,15 @@ SCENARIO_BUILDERS: dict[str, Callable] = {
         "capacity_cost_labeled_only", s, d
     ),
     "scarce_label_advantage": gaussian_advantage_scenarios,
+    **{
+        f"{rule}{suffix}": (lambda s, d, claim=f"{rule}{suffix}", build=build: build(claim, s, d))
+        for suffix in ("", "_d4")
+        for rule, build in (
+            ("ls_capacity_cost_labeled_only", capacity_scenarios),
+            ("specialist_bound", specialist_ratio_scenarios),
+            ("ls_capacity_free_two_stage", specialist_ratio_scenarios),
+        )
+    },
     "paired_rate": paired_rate_scenarios,
     "unlabeled_decay": unlabeled_floor_scenarios,
     "pareto_front": pareto_scenarios,

@@ -7,23 +7,37 @@ draws (``risk_draws`` per task): one set per experiment, common to every cell
 (``evaluation = "shared"``, the default), or one set per replicate (``evaluation =
 "per_replicate"``), so that seed-to-seed variation includes the evaluation's Monte Carlo error.
 
-Score columns: risk (scalarized), risk_se (its Monte Carlo standard error), risk_task0..K-1.
+Score columns: risk (scalarized), risk_se (its Monte Carlo standard error), risk_task0..K-1;
+with ``specialist_error = true`` also spec_risk, Proposition 2's specialist term
+||hat s*_lambda - s*_lambda||^2_P: the exact excess risk of the Pareto score of the
+specialists' pseudo-mixture (true condition laws, the fitted specialists' conditionals) on the
+same draws as risk; two-stage rows only (NaN in the others, which fit no specialist).
 Experiments: sample_complexity, neural_generalist, unlabeled_scaling, pareto_front,
 misspecified; their claims are in ``claims.gaussian``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
+import torch
+
 from mol_diffusion.kinds.base import apply_quick, config_error, generator
 from mol_diffusion.kinds.grid import RISK, Cell, GridConfig, TwoStageGrid, family_fields
-from mol_diffusion.metrics import RiskDraws, excess_risk, make_risk_draws
+from mol_diffusion.metrics import RiskDraws, RiskResult, excess_risk, make_risk_draws
 from mol_diffusion.tasks import GaussianTaskFamily, make_gaussian_family
 from mol_diffusion.two_stage import FitResult
 
-__all__ = ["GAUSSIAN", "FamilySpec", "GaussianConfig", "GaussianKind", "risk_draws"]
+__all__ = [
+    "GAUSSIAN",
+    "FamilySpec",
+    "GaussianConfig",
+    "GaussianKind",
+    "risk_draws",
+    "specialist_error",
+]
 
 
 @dataclass(frozen=True)
@@ -62,21 +76,34 @@ class GaussianConfig(GridConfig):
 
     family: FamilySpec
     evaluation: str = "shared"  # "shared" or "per_replicate" evaluation draws (module docstring)
+    specialist_error: bool = False  # add the spec_risk column (module docstring)
     family_type: ClassVar[type] = FamilySpec
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        where = f"experiment {self.name!r}"
         if self.evaluation not in EVALUATIONS:
             raise config_error(
-                f"experiment {self.name!r}",
-                f"evaluation must be one of {EVALUATIONS}, got {self.evaluation!r}",
+                where, f"evaluation must be one of {EVALUATIONS}, got {self.evaluation!r}"
+            )
+        if not isinstance(self.specialist_error, bool):
+            raise config_error(
+                where, f"specialist_error must be true or false, got {self.specialist_error!r}"
+            )
+        if self.specialist_error and self.specialist.kind != "linear":
+            raise config_error(
+                where,
+                "specialist_error needs linear specialists (their conditionals define the "
+                f"pseudo-mixture), got specialist kind {self.specialist.kind!r}",
             )
 
     @property
     def fingerprint_omit(self) -> tuple[str, ...]:
-        """Fields the results-cache key leaves out: ``evaluation`` when "shared", so the tables
-        computed before the field existed keep their key."""
-        return ("evaluation",) if self.evaluation == "shared" else ()
+        """Fields the results-cache key leaves out at their defaults (``evaluation`` "shared",
+        ``specialist_error`` false), so the tables computed before they existed keep their
+        key."""
+        omit = ("evaluation",) if self.evaluation == "shared" else ()
+        return omit + (() if self.specialist_error else ("specialist_error",))
 
     @property
     def kind(self) -> GaussianKind:
@@ -93,6 +120,34 @@ def risk_draws(
     return make_risk_draws(family, config.risk_draws, generator(config, *key))
 
 
+def specialist_error(
+    family: GaussianTaskFamily, specialists, weights, *, draws: RiskDraws
+) -> RiskResult:
+    """Proposition 2's specialist term ||hat s*_lambda - s*_lambda||^2_P, exactly up to the
+    Monte Carlo error of ``draws``.
+
+    Args:
+        family: the true task family (its condition laws q_k are kept).
+        specialists: K fitted ``LinearGaussianScore`` (A (dim, cond_dim), b (dim,), Sigma
+            (dim, dim)), task k's specialist at position k.
+        weights: lambda, length K.
+    Returns:
+        the excess risk of the pseudo-mixture's lambda-Pareto score against the true one.
+    """
+    if len(specialists) != family.num_tasks:
+        raise ValueError(
+            f"specialists must hold one model per task ({family.num_tasks}), got {len(specialists)}"
+        )
+    pseudo = family.with_conditionals(
+        torch.stack([s.A for s in specialists]),
+        torch.stack([s.b for s in specialists]),
+        torch.stack([0.5 * (s.Sigma + s.Sigma.T) for s in specialists]),
+    )
+    return excess_risk(
+        lambda x_t, c, t: pseudo.pareto_score(x_t, c, t, weights), family, weights, draws=draws
+    )
+
+
 class GaussianKind(TwoStageGrid):
     """Gaussian families scored by exact excess risk (see the module docstring)."""
 
@@ -104,7 +159,12 @@ class GaussianKind(TwoStageGrid):
 
     def parse(self, raw: dict, name: str, quick: bool) -> GaussianConfig:
         config = super().parse(raw, name, quick)
-        return replace(config, evaluation=apply_quick(raw, quick).get("evaluation", "shared"))
+        raw = apply_quick(raw, quick)
+        return replace(
+            config,
+            evaluation=raw.get("evaluation", "shared"),
+            specialist_error=raw.get("specialist_error", False),
+        )
 
     def prepare(self, config: GaussianConfig, family) -> dict:
         return {}  # evaluation draws per replicate, made on first use
@@ -117,11 +177,18 @@ class GaussianKind(TwoStageGrid):
         risk = excess_risk(result.generalist, family, weights, draws=prepared[key])
         scores = {"risk": risk.scalarized, "risk_se": risk.scalarized_se}
         scores.update({f"risk_task{k}": v for k, v in enumerate(risk.per_task)})
+        if config.specialist_error:
+            spec = math.nan  # only a two-stage fit has specialists
+            if cell.method == "two_stage":
+                spec = specialist_error(family, result.specialists, weights, draws=prepared[key])
+                spec = spec.scalarized
+            scores["spec_risk"] = spec
         return scores
 
     def score_columns(self, config: GaussianConfig) -> tuple[str, ...]:
         k = config.family.num_tasks
-        return ("risk", "risk_se", *(f"risk_task{i}" for i in range(k)))
+        extra = ("spec_risk",) if config.specialist_error else ()
+        return ("risk", "risk_se", *(f"risk_task{i}" for i in range(k)), *extra)
 
 
 GAUSSIAN = GaussianKind()
