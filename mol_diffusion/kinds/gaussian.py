@@ -9,11 +9,11 @@ draws (``risk_draws`` per task): one set per experiment, common to every cell
 
 Score columns: risk (scalarized), risk_se (its Monte Carlo standard error), risk_task0..K-1;
 with ``specialist_error = true`` also spec_risk, Proposition 2's specialist term
-||hat s*_lambda - s*_lambda||^2_P: the exact excess risk of the Pareto score of the
-specialists' pseudo-mixture (true condition laws, the fitted specialists' conditionals) on the
-same draws as risk; two-stage rows only (NaN in the others, which fit no specialist).
-Experiments: sample_complexity, neural_generalist, unlabeled_scaling, pareto_front,
-misspecified; their claims are in ``claims.gaussian``.
+||hat s*_lambda - s*_lambda||^2_P: the exact excess risk, on the same draws as risk, of the
+Pareto score of the specialists' pseudo-mixture hat P (the true condition laws, the fitted
+specialists' conditionals); two-stage rows only (NaN in the others, which fit no specialist).
+Experiments: sample_complexity, capacity_regime, capacity_regime_d4, neural_generalist,
+unlabeled_scaling, pareto_front, misspecified; their claims are in ``claims.gaussian``.
 """
 
 from __future__ import annotations
@@ -138,10 +138,17 @@ def specialist_error(
         raise ValueError(
             f"specialists must hold one model per task ({family.num_tasks}), got {len(specialists)}"
         )
-    pseudo = family.with_conditionals(
-        torch.stack([s.A for s in specialists]),
-        torch.stack([s.b for s in specialists]),
-        torch.stack([0.5 * (s.Sigma + s.Sigma.T) for s in specialists]),
+    k, dim, cond_dim = family.num_tasks, family.dim, family.cond_dim
+    # the true condition laws q_k, the specialists' affine-Gaussian conditionals (validated as
+    # any family: covariances symmetric positive definite)
+    pseudo = replace(
+        family,
+        A=torch.stack([s.A for s in specialists]),
+        b=torch.stack([s.b for s in specialists]),
+        noise_cov=torch.stack([0.5 * (s.Sigma + s.Sigma.T) for s in specialists]),
+        B=torch.zeros(k, dim, 1, dtype=torch.float64),
+        F=torch.zeros(k, 1, cond_dim, dtype=torch.float64),
+        nonlinearity=0.0,
     )
     return excess_risk(
         lambda x_t, c, t: pseudo.pareto_score(x_t, c, t, weights), family, weights, draws=draws

@@ -304,27 +304,6 @@ class GaussianTaskFamily:
         return torch.logsumexp(log_prior + logp, 0) - torch.logsumexp(log_prior, 0)
 
     # ------------------------------------------------------------------ transformations
-    def with_conditionals(
-        self, A: torch.Tensor, b: torch.Tensor, noise_cov: torch.Tensor
-    ) -> GaussianTaskFamily:
-        """The family with the same condition laws q_k and affine-Gaussian conditionals
-        x | c ~ N(A_k c + b_k, noise_cov_k), shapes (K, dim, cond_dim), (K, dim), (K, dim, dim).
-
-        With fitted specialists' parameters this is Proposition 2's pseudo-mixture (the
-        conditions are real, the labels the specialists'), whose lambda-Pareto score is
-        hat s*_lambda. Validated as any family (noise_cov symmetric positive definite)."""
-        k, d, dc = self.num_tasks, self.dim, self.cond_dim
-        zeros = dict(dtype=torch.float64)
-        return replace(
-            self,
-            A=A,
-            b=b,
-            noise_cov=noise_cov,
-            B=torch.zeros(k, d, 1, **zeros),
-            F=torch.zeros(k, 1, dc, **zeros),
-            nonlinearity=0.0,
-        )
-
     def permute(self, perm: Sequence[int]) -> GaussianTaskFamily:
         """The same family with task k renamed to position i where perm[i] = k."""
         idx = torch.as_tensor(list(perm), dtype=torch.long)
