@@ -15,6 +15,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 
 from mol_diffusion import stats
 from mol_diffusion.artifacts import write_if_changed
@@ -26,6 +27,7 @@ __all__ = [
     "plot_excess_vs_n",
     "plot_gap_vs_horizon",
     "plot_gap_vs_n",
+    "plot_least_squares_regime",
     "plot_pareto_fronts",
     "plot_psnr_vs_n",
     "plot_restoration_examples",
@@ -197,6 +199,74 @@ def plot_capacity(table: pd.DataFrame, *, n: int | None = None, title: str = "")
         _loglog(ax, "generalist parameters p_gen", "scalarized excess score risk")
         ax.set_title(title or f"Capacity at n = {n} ({n_seeds} seeds)")
         ax.legend(frameon=False)
+    return fig
+
+
+def plot_least_squares_regime(frames: dict[str, pd.DataFrame]):
+    """The capacity claims in the least-squares regime, one row of two panels per family.
+
+    Args:
+        frames: title -> excess over the oracle at one n, columns method (two_stage,
+            labeled_only), num_params, replicate, excess and spec_risk (two-stage rows), as
+            ``claims.excess_over_oracle`` gives them.
+    Left: excess over the oracle against p_gen (log-log, mean +- 2 SE over seeds), labeled-only
+    beside a slope-1 guide, two-stage (points with a non-positive mean are not drawn on the log
+    scale) beside the mean specialist error and twice it (Proposition 2's bound). Right: the
+    two-stage excess in units of the specialist error, per p_gen, with the bound 2.
+    """
+    with figure_style():
+        fig, axes = plt.subplots(len(frames), 2, figsize=(7.2, 2.8 * len(frames)), squeeze=False)
+        for (title, ex), (left, right) in zip(frames.items(), axes, strict=True):
+            n_seeds = ex.replicate.nunique()
+            for method in ("labeled_only", "two_stage"):
+                rows = ex[ex.method == method]
+                groups = rows.groupby("num_params")
+                mean = groups.excess.mean()
+                keep = mean.to_numpy() > 0
+                x = mean.index.to_numpy(float)
+                se = groups.excess.std(ddof=1) / np.sqrt(groups.excess.count())
+                style = METHOD_STYLE[method]
+                left.errorbar(
+                    x[keep],
+                    mean.to_numpy()[keep],
+                    yerr=2 * se.to_numpy()[keep],
+                    marker=style["marker"],
+                    color=style["color"],
+                    label=f"{style['label']} - oracle",
+                    capsize=2,
+                )
+            lo = ex[ex.method == "labeled_only"].groupby("num_params").excess.mean()
+            x = lo.index.to_numpy(float)
+            left.plot(x, lo.iloc[0] * x / x[0], ":", color="#d62728", label="slope 1")
+            ts = ex[ex.method == "two_stage"]
+            spec = float(ts.spec_risk.mean())
+            left.axhline(spec, color="#2ca02c", lw=1, label="specialist error")
+            left.axhline(2 * spec, color="#2ca02c", lw=1, ls="--", label="2 x specialist error")
+            _loglog(left, "generalist parameters p_gen", "excess over the oracle")
+            left.set_title(f"{title} ({n_seeds} seeds)")
+            ratio = ts.assign(ratio=ts.excess / ts.spec_risk).groupby("num_params").ratio
+            mean, se = ratio.mean(), ratio.std(ddof=1) / np.sqrt(ratio.count())
+            right.errorbar(
+                mean.index.to_numpy(float),
+                mean.to_numpy(),
+                yerr=2 * se.to_numpy(),
+                marker="o",
+                color=METHOD_STYLE["two_stage"]["color"],
+                capsize=2,
+            )
+            right.axhline(2.0, color="#2ca02c", ls="--", lw=1)
+            right.axhline(1.0, color="#2ca02c", lw=1)
+            right.set(
+                xscale="log",
+                xlabel="generalist parameters p_gen",
+                ylabel="(two-stage - oracle) / specialist error",
+                ylim=(min(0.0, float((mean - 2 * se).min())) - 0.1, 2.3),
+            )
+            for ax in (left, right):  # the grid's p_gen values as plain tick labels
+                ax.set_xticks(x, [str(int(v)) for v in x])
+                ax.xaxis.set_minor_formatter(NullFormatter())
+        fig.tight_layout()
+        _figure_legend(fig, axes[0][0])
     return fig
 
 
