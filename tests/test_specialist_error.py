@@ -184,3 +184,13 @@ def test_least_squares_claims_need_spec_risk():
     assert claims.evaluate("specialist_bound", tab, calibration=None).raw_verdict == (
         "not evaluable"
     )
+
+
+def test_every_claim_has_a_tex_macro_name_of_letters():
+    # TeX macro names are letters only: a digit (specialist_bound_d4) would end the name
+    from mol_diffusion.claims.registry import _macro_name
+
+    names = [_macro_name(claim_id) for claim_id in claims.REGISTRY]
+    assert all(name.isalpha() for name in names), [n for n in names if not n.isalpha()]
+    assert len(set(names)) == len(names)
+    assert _macro_name("specialist_bound_d4") == "claimSpecialistBoundDFour"

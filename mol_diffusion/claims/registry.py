@@ -676,8 +676,14 @@ def _fmt(value: float | None) -> str:
     return f"${value:.3g}$"
 
 
+_DIGIT_WORDS = ("Zero", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine")
+
+
 def _macro_name(claim_id: str) -> str:
-    return "claim" + "".join(part.capitalize() for part in claim_id.split("_"))
+    """``claim`` + the id in camel case, digits spelled out (TeX macro names are letters only):
+    ``specialist_bound_d4`` -> ``claimSpecialistBoundDFour``."""
+    camel = "".join(part.capitalize() for part in claim_id.split("_"))
+    return "claim" + re.sub(r"\d", lambda m: _DIGIT_WORDS[int(m.group())], camel)
 
 
 def write_outputs(verdicts: list[Verdict], *, json_path=None, tex_path=None) -> None:
