@@ -630,6 +630,12 @@ SCENARIO_BUILDERS: dict[str, Callable] = {
     "capacity_cost_labeled_only": lambda s, d: capacity_scenarios(
         "capacity_cost_labeled_only", s, d
     ),
+    "neural_capacity_free_two_stage": lambda s, d: capacity_scenarios(
+        "neural_capacity_free_two_stage", s, d
+    ),
+    "neural_capacity_cost_labeled_only": lambda s, d: capacity_scenarios(
+        "neural_capacity_cost_labeled_only", s, d
+    ),
     "scarce_label_advantage": gaussian_advantage_scenarios,
     **{
         f"{rule}{suffix}": (lambda s, d, claim=f"{rule}{suffix}", build=build: build(claim, s, d))
@@ -672,12 +678,8 @@ def builder_claims(name: str) -> tuple[str, ...]:
     return BUILDER_CLAIMS.get(name, (name,))
 
 
-NO_MODEL = {
-    "neural_capacity_free_two_stage": "the pilot neural_generalist table has no oracle rows, so "
-    "the excess over the oracle has no pilot; rerun with an oracle (headline-regime issue)",
-    "neural_capacity_cost_labeled_only": "the pilot neural_generalist table has no oracle rows, "
-    "so the excess over the oracle has no pilot; rerun with an oracle (headline-regime issue)",
-}
+NO_MODEL: dict[str, str] = {}
+"""Claims without a pilot model, with the reason (none at present)."""
 
 
 def claim_scenarios(seeds: int | None = None, results_dir=None) -> list[Scenario]:
