@@ -194,3 +194,17 @@ def test_every_claim_has_a_tex_macro_name_of_letters():
     assert all(name.isalpha() for name in names), [n for n in names if not n.isalpha()]
     assert len(set(names)) == len(names)
     assert _macro_name("specialist_bound_d4") == "claimSpecialistBoundDFour"
+
+
+def test_a_registered_run_that_is_not_evaluable_keeps_its_status_and_seeds():
+    # the committed confirmatory capacity_regime table: one seed's labeled-only excess at the
+    # smallest p_gen is negative, so the log-scale rule cannot evaluate it; the verdict still
+    # says it is the registered run, with its seeds
+    from mol_diffusion.claims.registry import load_results
+
+    tab = load_results()["capacity_regime"]
+    verdict = claims.evaluate("ls_capacity_cost_labeled_only", tab)
+    assert verdict.verdict == "not evaluable"
+    assert "non-positive" in verdict.detail
+    assert verdict.status == "confirmatory"
+    assert verdict.n_seeds == tab.replicate.nunique() == 32

@@ -519,12 +519,23 @@ def evaluate(
         )
     if table.empty:
         raise ValueError(f"claim {claim_id}: the table of {claim.experiment!r} has no rows")
+    def not_evaluable(err: Exception) -> Verdict:
+        # a registered run that the rule cannot evaluate is still that run: its status and
+        # seeds are reported, so a confirmatory "not evaluable" is not mistaken for a pilot
+        seeds = table.replicate.nunique() if "replicate" in table else None
+        return Verdict(
+            **base,
+            raw_verdict="not evaluable",
+            verdict="not evaluable",
+            status=_status(claim, table, quick),
+            n_seeds=seeds,
+            detail=f"{err}",
+        )
+
     try:
         estimate = claim.rule(table, results or {})
     except stats.InsufficientDataError as err:
-        return Verdict(
-            **base, raw_verdict="not evaluable", verdict="not evaluable", detail=f"{err}"
-        )
+        return not_evaluable(err)
     except (AttributeError, KeyError) as err:
         missing = _missing_columns(claim, table)
         if not missing:
@@ -539,9 +550,7 @@ def evaluate(
         _check_variation(estimate)
         fields = decide(claim, estimate)
     except stats.InsufficientDataError as err:
-        return Verdict(
-            **base, raw_verdict="not evaluable", verdict="not evaluable", detail=f"{err}"
-        )
+        return not_evaluable(err)
     k = len(estimate.components)
     for part, comp in zip(fields["components"], estimate.components, strict=True):
         # the interval that decides contradiction (1 - 2 alpha / K), beside the 90% one
