@@ -19,6 +19,14 @@ and 3.2e-2 for the policy, where the expert differs by 3e-15 and the float32 spe
 1.5e-5, and on-policy rollouts turn that into different visited states. The loose policy
 tolerance still has teeth: the rows of another replicate (a seed change) differ from a cell's by
 more than 10% in half of its returns and gaps (``test_the_guard_catches_a_changed_number``).
+Measured again on 2026-12-04 on a third CPU, the policy table's cheapest cell had 5 of its 1632
+values (0.3%, the returns of one environment's evaluation episodes) off by up to 29% while the
+rest stayed within 10%: a rollout whose visited states part ways changes a whole episode. So
+across CPUs a policy cell may have up to ``CROSS_CPU_OUTLIERS`` of its values outside the
+tolerance, none off by more than ``CROSS_CPU_MAX``; a seed change moves far more of them.
+The least-squares experiments (capacity_regime, capacity_regime_d4) solve with ridge 1e-8,
+whose conditioning amplifies rounding more than the other random-feature fits' ridge 1e-4; their
+cross-CPU tolerance is not measured yet and is set at 1e-8.
 A new experiment declares its tolerance here.
 """
 
@@ -50,9 +58,13 @@ CROSS_CPU_RTOL = {  # measured largest relative difference x about 50, see the m
     "misspecified": 1e-12,
     "neural_generalist": 1e-5,
     "image_restoration": 1e-5,
+    "capacity_regime": 1e-8,
+    "capacity_regime_d4": 1e-8,
     "diffusion_policy": 0.1,
     "diffusion_policy_reacher": 0.1,  # the same float32 policies and on-policy rollouts
 }
+CROSS_CPU_OUTLIERS = {"diffusion_policy": 0.01, "diffusion_policy_reacher": 0.01}
+CROSS_CPU_MAX = 0.5
 SHIPPED = sorted(p.stem for p in paths.EXPERIMENTS.glob("*.toml"))
 
 
@@ -92,14 +104,20 @@ def compare(name: str, now: pd.DataFrame, then: pd.DataFrame, keys, rtol: float,
         pd.testing.assert_frame_equal(now[exact], then[exact], check_dtype=False)
     except AssertionError as err:
         raise AssertionError(f"{where}: {err}") from err
-    np.testing.assert_allclose(
-        now[numeric].to_numpy(float),
-        then[numeric].to_numpy(float),
-        rtol=rtol,
-        atol=0,
-        equal_nan=True,
-        err_msg=where,
-    )
+    a, b = now[numeric].to_numpy(float), then[numeric].to_numpy(float)
+    share = CROSS_CPU_OUTLIERS.get(name, 0.0) if rtol > 0 else 0.0
+    if share:  # chaotic rollouts across CPUs (module docstring)
+        assert (np.isnan(a) == np.isnan(b)).all(), f"{where}: NaN in different places"
+        ok = ~np.isnan(b)
+        rel = np.abs(a[ok] - b[ok]) / np.maximum(np.abs(b[ok]), np.finfo(float).tiny)
+        off = rel > rtol
+        assert off.mean() <= share and rel.max(initial=0.0) <= CROSS_CPU_MAX, (
+            f"{where}: {int(off.sum())} of {off.size} values off by more than {rtol:g} (at most "
+            f"{share:.0%} may be), the largest by {rel.max(initial=0.0):.3g} (at most "
+            f"{CROSS_CPU_MAX:g})"
+        )
+        return
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=0, equal_nan=True, err_msg=where)
 
 
 def tolerance(name: str, config) -> float:

@@ -203,12 +203,12 @@ def specialist_ratio_scenarios(claim_id: str, seeds: int | None = None, results_
     The ratio is modelled on the natural scale (the excess is not positive on every seed), as
     the two-stage rows' ``risk``; a simulated table carries it there, with ``spec_risk`` 1 and
     oracle rows of risk 0, so the rule's ratio is the modelled one."""
-    from mol_diffusion.claims.gaussian import _specialist_ratios
+    from mol_diffusion.claims.gaussian import specialist_ratios
 
     claim = _claim(claim_id)
     table = _pilot(claim.experiment, results_dir)
     base = table[(table.weights_index == 0) & (table.m == table.m.max())]
-    ratios = _specialist_ratios(base)
+    ratios = specialist_ratios(base)
     rows = ratios.assign(risk=ratios.ratio, spec_risk=1.0)[list(table.columns)]
     rows = rows.sort_values(["replicate", *GRID_KEYS])
     model = PilotModel.fit(rows, ["risk"], log=False, keys=GRID_KEYS)

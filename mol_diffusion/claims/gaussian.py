@@ -25,7 +25,7 @@ from mol_diffusion.claims.common import per_seed, seed_slopes, select_rows
 from mol_diffusion.claims.registry import Component, Estimate, Region, register
 from mol_diffusion.objectives import hypervolume
 
-__all__ = ["excess_over_oracle"]
+__all__ = ["excess_over_oracle", "specialist_ratios"]
 
 # ---------------------------------------------------------------- declared design constants
 PAIRED_RATE_N = (18, 72)  # the n range of the rate claim: 2 p_spec to 8 p_spec, p_spec = 9
@@ -195,6 +195,9 @@ def _specialist_ratios(table: pd.DataFrame) -> pd.DataFrame:
             "needs a positive spec_risk on every two-stage row (specialist_error = true)"
         )
     return ex.assign(ratio=ex.excess / ex.spec_risk)
+
+
+specialist_ratios = _specialist_ratios  # public name for the calibration's pilot models
 
 
 def _specialist_bound(table: pd.DataFrame, results: dict) -> Estimate:

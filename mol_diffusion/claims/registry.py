@@ -519,6 +519,7 @@ def evaluate(
         )
     if table.empty:
         raise ValueError(f"claim {claim_id}: the table of {claim.experiment!r} has no rows")
+
     def not_evaluable(err: Exception) -> Verdict:
         # a registered run that the rule cannot evaluate is still that run: its status and
         # seeds are reported, so a confirmatory "not evaluable" is not mistaken for a pilot
