@@ -119,11 +119,16 @@ def _figure_legend(fig, ax) -> None:
     )
 
 
+def _mean_se(groups) -> tuple[pd.Series, pd.Series]:
+    """Per group of a ``SeriesGroupBy``: the mean and its standard error over seeds."""
+    return groups.mean(), groups.std(ddof=1) / np.sqrt(groups.count())
+
+
 def _band(
     ax, x, groups: pd.core.groupby.DataFrameGroupBy, column: str, style: dict, label: str | None
 ):
-    mean = groups[column].mean()
-    se = groups[column].std(ddof=1).fillna(0) / np.sqrt(groups[column].count())
+    mean, se = _mean_se(groups[column])
+    se = se.fillna(0)
     lo = np.clip(mean - 2 * se, mean * 0.05, None)
     ax.plot(x, mean.to_numpy(), marker=style["marker"], color=style["color"], label=label)
     ax.fill_between(
@@ -219,12 +224,9 @@ def plot_least_squares_regime(frames: dict[str, pd.DataFrame]):
         for (title, ex), (left, right) in zip(frames.items(), axes, strict=True):
             n_seeds = ex.replicate.nunique()
             for method in ("labeled_only", "two_stage"):
-                rows = ex[ex.method == method]
-                groups = rows.groupby("num_params")
-                mean = groups.excess.mean()
+                mean, se = _mean_se(ex[ex.method == method].groupby("num_params").excess)
                 keep = mean.to_numpy() > 0
                 x = mean.index.to_numpy(float)
-                se = groups.excess.std(ddof=1) / np.sqrt(groups.excess.count())
                 style = METHOD_STYLE[method]
                 left.errorbar(
                     x[keep],
@@ -244,8 +246,7 @@ def plot_least_squares_regime(frames: dict[str, pd.DataFrame]):
             left.axhline(2 * spec, color="#2ca02c", lw=1, ls="--", label="2 x specialist error")
             _loglog(left, "generalist parameters p_gen", "excess over the oracle")
             left.set_title(f"{title} ({n_seeds} seeds)")
-            ratio = ts.assign(ratio=ts.excess / ts.spec_risk).groupby("num_params").ratio
-            mean, se = ratio.mean(), ratio.std(ddof=1) / np.sqrt(ratio.count())
+            mean, se = _mean_se((ts.excess / ts.spec_risk).groupby(ts.num_params))
             right.errorbar(
                 mean.index.to_numpy(float),
                 mean.to_numpy(),

@@ -176,14 +176,7 @@ regimes = {}
 for name in ("capacity_regime", "capacity_regime_d4"):
     regime_config, regime = run_experiment(name, **run_options)
     rfam, n_ls = regime_config.family, min(regime_config.n)
-    at_n = regime[(regime.n == n_ls) | regime.n.isna()]
-    ex = pd.concat(
-        [
-            claims.excess_over_oracle(at_n, int(cap), method)
-            for method in ("two_stage", "labeled_only")
-            for cap in sorted(at_n.capacity.unique())
-        ]
-    )
+    ex = claims.excess_at_smallest_n(regime)  # the rows the capacity claims read
     unknowns = ex.num_params.max() // rfam.dim
     rows = 4 * rfam.num_tasks * n_ls  # draws_per_pair = 4 regression rows per pair
     rp_spec = rfam.dim * rfam.cond_dim + rfam.dim + rfam.dim * (rfam.dim + 1) // 2
@@ -210,11 +203,8 @@ pd.concat(
 ).round(4)
 
 # %%
-small_n = table[(table.m == table.m.max()) & ((table.n == table.n.min()) | table.n.isna())]
-over = [
-    claims.excess_over_oracle(small_n, int(cap), "labeled_only")
-    for cap in (table.capacity.min(), table.capacity.max())
-]
+over_lo = claims.excess_at_smallest_n(table, ["labeled_only"])
+over = [over_lo[over_lo.num_params == p] for p in over_lo.num_params.agg(["min", "max"])]
 lines = []
 for title, ex in regimes.items():
     lo = ex[ex.method == "labeled_only"].groupby("num_params").excess.mean()
@@ -270,14 +260,9 @@ print(
 fig = plotting.plot_capacity(neural, title="MLP generalists at the smallest n")
 plotting.savefig(fig, "neural_generalist_capacity", figure_dir)
 plt.show()
-neural_small = neural[(neural.n == neural.n.min()) | neural.n.isna()]
-pd.concat(
-    [
-        claims.excess_over_oracle(neural_small, int(cap), method)
-        for method in ("two_stage", "labeled_only")
-        for cap in sorted(neural_small.capacity.unique())
-    ]
-).groupby(["method", "num_params"]).excess.agg(["mean", "std", "count"]).round(4)
+claims.excess_at_smallest_n(neural).groupby(["method", "num_params"]).excess.agg(
+    ["mean", "std", "count"]
+).round(4)
 
 # %% [markdown]
 # ## Claims

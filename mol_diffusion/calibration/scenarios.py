@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -195,10 +196,12 @@ def paired_rate_scenarios(seeds: int | None = None, results_dir=None):
     return _scenarios("paired_rate", claim.experiment, seeds, build, _targets(claim), note)
 
 
-def specialist_ratio_scenarios(claim_id: str, seeds: int | None = None, results_dir=None):
-    """(two-stage - oracle) / specialist error at the smallest n, each p_gen: the bound (every
-    p_gen; the p_gen with the largest pilot ratio at the target, the others at the effect) or
-    the ratio's slope in log2 p_gen (tilted).
+def specialist_ratio_scenarios(
+    claim_id: str, seeds: int | None = None, results_dir=None, *, slope: bool
+):
+    """(two-stage - oracle) / specialist error at the smallest n, each p_gen: the bound
+    (``slope`` False: every p_gen; the p_gen with the largest pilot ratio at the target, the
+    others at the effect) or the ratio's slope in log2 p_gen (``slope`` True: tilted).
 
     The ratio is modelled on the natural scale (the excess is not positive on every seed), as
     the two-stage rows' ``risk``; a simulated table carries it there, with ``spec_risk`` 1 and
@@ -226,7 +229,7 @@ def specialist_ratio_scenarios(claim_id: str, seeds: int | None = None, results_
     def mean_of(mean, c):
         return float(mean[masks[c], 0].mean())
 
-    if claim_id.startswith("specialist_bound"):
+    if not slope:
         worst = max(caps, key=lambda c: mean_of(model.mean, c))
 
         def build(target):  # the worst p_gen at the target, the others at the effect
@@ -626,25 +629,22 @@ def pareto_scenarios(seeds: int | None = None, results_dir=None):
 
 
 SCENARIO_BUILDERS: dict[str, Callable] = {
-    "capacity_free_two_stage": lambda s, d: capacity_scenarios("capacity_free_two_stage", s, d),
-    "capacity_cost_labeled_only": lambda s, d: capacity_scenarios(
-        "capacity_cost_labeled_only", s, d
-    ),
-    "neural_capacity_free_two_stage": lambda s, d: capacity_scenarios(
-        "neural_capacity_free_two_stage", s, d
-    ),
-    "neural_capacity_cost_labeled_only": lambda s, d: capacity_scenarios(
-        "neural_capacity_cost_labeled_only", s, d
-    ),
+    **{
+        claim: partial(capacity_scenarios, claim)
+        for claim in (
+            "capacity_free_two_stage",
+            "capacity_cost_labeled_only",
+            "neural_capacity_free_two_stage",
+            "neural_capacity_cost_labeled_only",
+            "ls_capacity_cost_labeled_only",
+            "ls_capacity_cost_labeled_only_d4",
+        )
+    },
     "scarce_label_advantage": gaussian_advantage_scenarios,
     **{
-        f"{rule}{suffix}": (lambda s, d, claim=f"{rule}{suffix}", build=build: build(claim, s, d))
+        f"{rule}{suffix}": partial(specialist_ratio_scenarios, f"{rule}{suffix}", slope=slope)
         for suffix in ("", "_d4")
-        for rule, build in (
-            ("ls_capacity_cost_labeled_only", capacity_scenarios),
-            ("specialist_bound", specialist_ratio_scenarios),
-            ("ls_capacity_free_two_stage", specialist_ratio_scenarios),
-        )
+        for rule, slope in (("specialist_bound", False), ("ls_capacity_free_two_stage", True))
     },
     "paired_rate": paired_rate_scenarios,
     "unlabeled_decay": unlabeled_floor_scenarios,

@@ -6,7 +6,7 @@ kind's rules, one module per kind (``claims.gaussian``, ``claims.restoration``,
 # isort: off
 # Import order is registration order, the order of every claims table: Gaussian, restoration,
 # policy.
-from mol_diffusion.claims.gaussian import excess_over_oracle
+from mol_diffusion.claims.gaussian import excess_at_smallest_n, excess_over_oracle
 from mol_diffusion.claims.restoration import psnr_gain
 from mol_diffusion.claims.policy import policy_gap
 
@@ -45,6 +45,7 @@ __all__ = [
     "describe",
     "evaluate",
     "evaluate_all",
+    "excess_at_smallest_n",
     "excess_over_oracle",
     "load_calibration",
     "load_results",

@@ -25,7 +25,7 @@ from mol_diffusion.claims.common import per_seed, seed_slopes, select_rows
 from mol_diffusion.claims.registry import Component, Estimate, Region, register
 from mol_diffusion.objectives import hypervolume
 
-__all__ = ["excess_over_oracle", "specialist_ratios"]
+__all__ = ["excess_at_smallest_n", "excess_over_oracle", "specialist_ratios"]
 
 # ---------------------------------------------------------------- declared design constants
 PAIRED_RATE_N = (18, 72)  # the n range of the rate claim: 2 p_spec to 8 p_spec, p_spec = 9
@@ -64,6 +64,14 @@ def _excess_at_smallest_n(table: pd.DataFrame, method: str) -> pd.DataFrame:
         for cap in sorted(rows.capacity.unique())
     ]
     return pd.concat(parts, ignore_index=True)
+
+
+def excess_at_smallest_n(
+    table: pd.DataFrame, methods=("two_stage", "labeled_only")
+) -> pd.DataFrame:
+    """The rows every capacity rule reads, for several methods at once: each method's excess
+    over the oracle at its smallest n, the largest m and the first lambda, every capacity."""
+    return pd.concat([_excess_at_smallest_n(table, method) for method in methods])
 
 
 # ---------------------------------------------------------------- capacity (excess over oracle)
