@@ -638,13 +638,20 @@ SCENARIO_BUILDERS: dict[str, Callable] = {
             "neural_capacity_cost_labeled_only",
             "ls_capacity_cost_labeled_only",
             "ls_capacity_cost_labeled_only_d4",
+            "shared_capacity_cost_labeled_only",
+            "shared_capacity_cost_labeled_only_d4",
         )
     },
     "scarce_label_advantage": gaussian_advantage_scenarios,
     **{
         f"{rule}{suffix}": partial(specialist_ratio_scenarios, f"{rule}{suffix}", slope=slope)
         for suffix in ("", "_d4")
-        for rule, slope in (("specialist_bound", False), ("ls_capacity_free_two_stage", True))
+        for rule, slope in (
+            ("specialist_bound", False),
+            ("ls_capacity_free_two_stage", True),
+            ("shared_specialist_bound", False),
+            ("shared_capacity_free_two_stage", True),
+        )
     },
     "paired_rate": paired_rate_scenarios,
     "unlabeled_decay": unlabeled_floor_scenarios,

@@ -12,6 +12,13 @@ with ``specialist_error = true`` also spec_risk, Proposition 2's specialist term
 ||hat s*_lambda - s*_lambda||^2_P: the exact excess risk, on the same draws as risk, of the
 Pareto score of the specialists' pseudo-mixture hat P (the true condition laws, the fitted
 specialists' conditionals); two-stage rows only (NaN in the others, which fit no specialist).
+
+Input scaling of a random-feature generalist (``input_scaling``): "data" (the default) lets each
+fit standardize its inputs by its own training data, so labeled-only, two-stage and the oracle
+of one cell fit slightly different feature classes; "population" fixes the scaling to the
+moments of the true tasks' equal-weight mixture (``population_scaler``), so every method,
+replicate and n fits the same class (gates shared through the cell's generalist seed) and the
+excess over the oracle is an estimation cost within one class.
 Experiments: sample_complexity, capacity_regime, capacity_regime_d4, neural_generalist,
 unlabeled_scaling, pareto_front, misspecified; their claims are in ``claims.gaussian``.
 """
@@ -27,6 +34,7 @@ import torch
 from mol_diffusion.kinds.base import apply_quick, config_error, generator
 from mol_diffusion.kinds.grid import RISK, Cell, GridConfig, TwoStageGrid, family_fields
 from mol_diffusion.metrics import RiskDraws, RiskResult, excess_risk, make_risk_draws
+from mol_diffusion.scores import InputScaler
 from mol_diffusion.tasks import GaussianTaskFamily, make_gaussian_family
 from mol_diffusion.two_stage import FitResult
 
@@ -35,6 +43,7 @@ __all__ = [
     "FamilySpec",
     "GaussianConfig",
     "GaussianKind",
+    "population_scaler",
     "risk_draws",
     "specialist_error",
 ]
@@ -68,6 +77,7 @@ class FamilySpec:
 
 
 EVALUATIONS = ("shared", "per_replicate")
+INPUT_SCALINGS = ("data", "population")
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,7 @@ class GaussianConfig(GridConfig):
     family: FamilySpec
     evaluation: str = "shared"  # "shared" or "per_replicate" evaluation draws (module docstring)
     specialist_error: bool = False  # add the spec_risk column (module docstring)
+    input_scaling: str = "data"  # "data" or "population" (module docstring)
     family_type: ClassVar[type] = FamilySpec
 
     def __post_init__(self) -> None:
@@ -96,14 +107,38 @@ class GaussianConfig(GridConfig):
                 "specialist_error needs linear specialists (their conditionals define the "
                 f"pseudo-mixture), got specialist kind {self.specialist.kind!r}",
             )
+        if self.input_scaling not in INPUT_SCALINGS:
+            raise config_error(
+                where,
+                f"input_scaling must be one of {INPUT_SCALINGS}, got {self.input_scaling!r}",
+            )
+        if self.input_scaling == "population":
+            if self.generalist.kind != "random_features":
+                raise config_error(
+                    where,
+                    "input_scaling = 'population' needs a random_features generalist, got "
+                    f"generalist kind {self.generalist.kind!r}",
+                )
+            if self.family.nonlinearity:
+                raise config_error(
+                    where,
+                    "input_scaling = 'population' needs the linear family (nonlinearity = 0; "
+                    f"its moments are closed-form), got nonlinearity {self.family.nonlinearity}",
+                )
 
     @property
     def fingerprint_omit(self) -> tuple[str, ...]:
         """Fields the results-cache key leaves out at their defaults (``evaluation`` "shared",
-        ``specialist_error`` false), so the tables computed before they existed keep their
-        key."""
+        ``specialist_error`` false, ``input_scaling`` "data"), so the tables computed before
+        they existed keep their key."""
         omit = ("evaluation",) if self.evaluation == "shared" else ()
-        return omit + (() if self.specialist_error else ("specialist_error",))
+        omit += () if self.specialist_error else ("specialist_error",)
+        return omit + (("input_scaling",) if self.input_scaling == "data" else ())
+
+    def generalist_options(self, family: GaussianTaskFamily) -> dict:
+        if self.input_scaling == "population":
+            return {"input_scaler": population_scaler(family)}
+        return {}
 
     @property
     def kind(self) -> GaussianKind:
@@ -118,6 +153,34 @@ def risk_draws(
     family = config.family.build() if family is None else family
     key = (RISK,) if config.evaluation == "shared" else (RISK, 1, replicate)
     return make_risk_draws(family, config.risk_draws, generator(config, *key))
+
+
+def population_scaler(family: GaussianTaskFamily) -> InputScaler:
+    """The input scaling ``InputScaler.fit`` converges to on the equal-weight mixture of the
+    family's tasks, in closed form (the limit of many pairs per task, equal counts).
+
+    Task k has c ~ N(mu_k, S_k) and x | c ~ N(A_k c + b_k, Sigma_k), so E_k[x] = A_k mu_k + b_k
+    and Cov_k[x] = A_k S_k A_k^T + Sigma_k; the mixture's per-coordinate variance is the mean
+    over tasks of (variance + mean^2) minus the squared mixture mean (the law of total
+    variance). The same floors as ``InputScaler.fit`` (variance 1e-6, sd 1e-3) apply.
+    """
+    if family.nonlinearity:
+        raise ValueError(
+            f"population_scaler needs a linear family (nonlinearity 0), got {family.nonlinearity}"
+        )
+    mean_x = torch.einsum("kdc,kc->kd", family.A, family.cond_mean) + family.b  # (K, dim)
+    cov_x = family.A @ family.cond_cov @ family.A.mT + family.noise_cov  # (K, dim, dim)
+    mean_c, var_c = family.cond_mean, torch.diagonal(family.cond_cov, dim1=-2, dim2=-1)
+
+    def mixture(means, variances):
+        mu = means.mean(0)
+        return mu, (variances + means**2).mean(0) - mu**2
+
+    mu_x, var_x = mixture(mean_x, torch.diagonal(cov_x, dim1=-2, dim2=-1))
+    mu_c, var_c = mixture(mean_c, var_c)
+    return InputScaler(
+        mu_x=mu_x, var_x=var_x.clamp(min=1e-6), mu_c=mu_c, sd_c=var_c.sqrt().clamp(min=1e-3)
+    )
 
 
 def specialist_error(
@@ -171,6 +234,7 @@ class GaussianKind(TwoStageGrid):
             config,
             evaluation=raw.get("evaluation", "shared"),
             specialist_error=raw.get("specialist_error", False),
+            input_scaling=raw.get("input_scaling", "data"),
         )
 
     def prepare(self, config: GaussianConfig, family) -> dict:

@@ -108,9 +108,11 @@ class ModelSpec:
             raise ValueError(f"set {cap_arg} through 'capacities', not as an option")
         self.build(self.capacities[0] if self.capacities else None)  # validates the options
 
-    def build(self, capacity: int | None = None):
+    def build(self, capacity: int | None = None, **extra):
+        """An unfitted model of capacity ``capacity``; ``extra`` adds constructor arguments a
+        kind computes rather than reads from the config (``GridConfig.generalist_options``)."""
         cls, cap_arg = MODEL_KINDS[self.kind]
-        kwargs = dict(self.options)
+        kwargs = {**dict(self.options), **extra}
         if cap_arg is not None:
             if capacity is None:
                 raise ValueError(f"kind {self.kind!r} needs a capacity ({cap_arg})")
@@ -230,6 +232,11 @@ class GridConfig:
     def capacities(self) -> tuple[int, ...]:
         return self.generalist.capacities
 
+    def generalist_options(self, family) -> dict:
+        """Constructor arguments of every cell's generalist that depend on the task family (a
+        kind's config overrides this; none by default)."""
+        return {}
+
     def fingerprint(self) -> str:
         """The results-cache key (``kinds.base.fingerprint``)."""
         return fingerprint(self)
@@ -320,7 +327,8 @@ def fit_cells(config: GridConfig, cells: Sequence[Cell], family=None) -> list[Fi
     }
     problems = [_problem(config, cell, pools[cell.replicate]) for cell in cells]
     capacity = _capacity(config, cells[0])
-    return fit_generalists(problems, lambda: config.generalist.build(capacity))
+    options = config.generalist_options(family)
+    return fit_generalists(problems, lambda: config.generalist.build(capacity, **options))
 
 
 def fit_cell(config: GridConfig, cell: Cell, family=None) -> FitResult:

@@ -6,7 +6,8 @@ r"""A large score class that is linear in its parameters: random gated-linear fe
 
 with G = ``num_features`` random sigmoid gates of sharpness b = ``bandwidth`` (Omega with
 N(0, 1 / dim_z) entries, u ~ N(0, 1), drawn from the fit's generator), inputs scaled by
-``InputScaler`` and time features
+``InputScaler`` (fitted on the training data, or fixed in advance with ``input_scaler``, which
+makes the feature class the same for every training set) and time features
 e(t) = (2t - 1, alpha(t), sigma(t)). Each gate multiplies the affine inputs [z_x, z_c, 1], so
 the model is a random mixture of affine maps: every task score is affine in x_t with
 coefficients that depend on (c, t), and the Pareto score mixes them with weights that depend on
@@ -106,11 +107,20 @@ class RandomFeatureScore(ScoreModelBase):
         bandwidth: float = 3.0,
         chunk_size: int = 16384,
         schedule: VPSchedule | None = None,
+        input_scaler: InputScaler | None = None,
     ):
+        """Args: see ``RandomFeatureScoreConfig``; ``input_scaler``: a fixed input scaling
+        (statistics of shapes (dim,) and (cond_dim,)), or None to standardize by each fit's own
+        training data."""
         super().__init__()
         self.config = RandomFeatureScoreConfig(
             num_features, ridge, draws_per_pair, bandwidth, chunk_size, schedule or VPSchedule()
         )
+        if input_scaler is not None and not isinstance(input_scaler, InputScaler):
+            raise TypeError(
+                f"input_scaler must be an InputScaler or None, got {type(input_scaler).__name__}"
+            )
+        self.input_scaler = input_scaler
 
     # ------------------------------------------------------------------ features
     def _parts(self, x_t: torch.Tensor, c: torch.Tensor, t: torch.Tensor):
@@ -135,10 +145,19 @@ class RandomFeatureScore(ScoreModelBase):
     def init_features(
         self, c: torch.Tensor, x: torch.Tensor, weights, generator: torch.Generator
     ) -> None:
-        """Draw the random feature map and the input scaler from data (first step of ``fit``)."""
+        """Draw the random feature map and fit the input scaler to the data, or take the fixed
+        ``input_scaler`` (first step of ``fit``)."""
         dim_z = x.shape[1] + c.shape[1] + _TIME_FEATURES
         cfg = self.config
-        self.scaler = InputScaler.fit(c, x, weights)
+        fixed = self.input_scaler
+        if fixed is not None:
+            shapes = (tuple(fixed.mu_x.shape), tuple(fixed.mu_c.shape))
+            if shapes != ((x.shape[1],), (c.shape[1],)):
+                raise ValueError(
+                    f"input_scaler has statistics of shapes {shapes}, the data need "
+                    f"(({x.shape[1]},), ({c.shape[1]},)) for x (dim) and c (cond_dim)"
+                )
+        self.scaler = fixed if fixed is not None else InputScaler.fit(c, x, weights)
         self.omega = torch.randn(cfg.num_features, dim_z, generator=generator, dtype=torch.float64)
         self.omega /= math.sqrt(dim_z)
         self.offset = torch.randn(cfg.num_features, generator=generator, dtype=torch.float64)
