@@ -65,7 +65,7 @@ def decompose(name: str, replicates: int) -> pd.DataFrame:
                     Cell("two_stage", n, m, cap, 0, rep),
                 ]
                 oracle, *others = [r.generalist for r in fit_cells(config, cells, family)]
-                problem = _problem(config, cells[0], pools)
+                problem = _problem(config, cells[0], pools, family)
                 g = torch.Generator().manual_seed(REFIT_SEED + rep)
                 draws = draw_dsm(
                     problem.x.to(torch.float64),

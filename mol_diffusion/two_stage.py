@@ -206,6 +206,23 @@ def fit_generalists(problems: Sequence[GeneralistProblem], generalist: ModelFact
     ]
 
 
+def _labelers(pseudo_labels, num_tasks: int) -> list:
+    """One pseudo-labeler per task: ``pseudo_labels`` itself for every task, or, given a
+    sequence, task k's at position k."""
+    if callable(pseudo_labels):
+        return [pseudo_labels] * num_tasks
+    if not isinstance(pseudo_labels, Sequence) or not all(map(callable, pseudo_labels)):
+        raise ValueError(
+            "pseudo_labels must be a callable (specialist, c, generator) -> x or a sequence of "
+            f"one per task, got {type(pseudo_labels).__name__}"
+        )
+    if len(pseudo_labels) != num_tasks:
+        raise ValueError(
+            f"pseudo_labels must hold one labeler per task ({num_tasks}), got {len(pseudo_labels)}"
+        )
+    return list(pseudo_labels)
+
+
 def two_stage_problem(
     labeled: Sequence[Pairs],
     unlabeled: Sequence[torch.Tensor],
@@ -213,7 +230,7 @@ def two_stage_problem(
     *,
     specialist: ModelFactory,
     generator: torch.Generator,
-    pseudo_labels: Callable = DiffusionPseudoLabels(),
+    pseudo_labels: Callable | Sequence[Callable] = DiffusionPseudoLabels(),
     specialist_generator: torch.Generator | None = None,
     run_name: str = "two_stage",
 ) -> GeneralistProblem:
@@ -236,10 +253,11 @@ def two_stage_problem(
         )
         for k, (c, x) in enumerate(pairs)
     )
+    labelers = _labelers(pseudo_labels, len(pairs))
     pseudo = []
     for k, (model, c_u) in enumerate(zip(specialists, unlabeled, strict=True)):
         c_u = check_matrix(c_u, f"unlabeled[{k}]", cols=cond_dim)
-        pseudo.append((c_u, pseudo_labels(model, c_u, gen_labels)))
+        pseudo.append((c_u, labelers[k](model, c_u, gen_labels)))
     c, x, pair_weights = _pool(pseudo, w)
     return GeneralistProblem(
         "two_stage",
@@ -278,7 +296,7 @@ def two_stage(
     specialist: ModelFactory,
     generalist: ModelFactory,
     generator: torch.Generator,
-    pseudo_labels: Callable = DiffusionPseudoLabels(),
+    pseudo_labels: Callable | Sequence[Callable] = DiffusionPseudoLabels(),
     specialist_generator: torch.Generator | None = None,
     run_name: str = "two_stage",
 ) -> FitResult:
@@ -291,7 +309,9 @@ def two_stage(
         specialist: builds an unfitted specialist (e.g. ``LinearGaussianScore``).
         generalist: builds an unfitted generalist (e.g. ``lambda: RandomFeatureScore(1024)``).
         generator: the only source of randomness.
-        pseudo_labels: (specialist, c, generator) -> x; diffusion sampling by default.
+        pseudo_labels: (specialist, c, generator) -> x; diffusion sampling by default; or a
+            sequence of K such labelers, task k's at position k (e.g. labels that share hidden
+            true labels' noise, ``kinds.gaussian.CommonNoisePseudoLabels``).
         specialist_generator: seeds the specialists and pseudo-labels (default: derived from
             ``generator``).
         run_name: names the run in error messages.

@@ -161,22 +161,30 @@ def capacity_scenarios(claim_id: str, seeds: int | None = None, results_dir=None
     return _scenarios(claim_id, claim.experiment, seeds, build, _targets(claim), note)
 
 
-def paired_rate_scenarios(seeds: int | None = None, results_dir=None):
-    """Per-seed slope in n of log (two-stage - oracle) over the declared n range."""
+def paired_rate_scenarios(
+    seeds: int | None = None, results_dir=None, *, claim_id: str = "paired_rate", n_range=None
+):
+    """Per-seed slope in n of log (two-stage - oracle) at the largest capacity over the rule's
+    n range (``n_range`` (low, high); None: ``claims.gaussian.PAIRED_RATE_N`` for paired_rate,
+    every n for the others)."""
     from mol_diffusion.claims.gaussian import PAIRED_RATE_N
 
-    claim = _claim("paired_rate")
+    if n_range is None and claim_id == "paired_rate":
+        n_range = PAIRED_RATE_N
+    claim = _claim(claim_id)
     table = _pilot(claim.experiment, results_dir)
     cap = int(table.capacity.max())
     base = table[(table.weights_index == 0) & (table.m == table.m.max()) & (table.capacity == cap)]
-    rows = base[(base.method == "two_stage") & base.n.between(*PAIRED_RATE_N)]
+    rows = base[base.method == "two_stage"]
+    if n_range is not None:
+        rows = rows[rows.n.between(*n_range)]
+    where = f"n in {n_range}" if n_range is not None else "every n"
     try:
         em = ExcessModel(base, rows)
     except ValueError as err:
         raise NoModelError(
-            f"the pilot's excess over the oracle in n in {PAIRED_RATE_N} is not positive on "
-            f"every seed ({err}), so it has no log-scale model; a pilot with finer evaluation "
-            "is needed"
+            f"the pilot's excess over the oracle at {where} is not positive on every seed "
+            f"({err}), so it has no log-scale model; a pilot with finer evaluation is needed"
         ) from err
     model = em.model
     mask = model.cells(method="two_stage")
@@ -192,8 +200,8 @@ def paired_rate_scenarios(seeds: int | None = None, results_dir=None):
             em.restore,
         )
 
-    note = f"pilot {claim.experiment}; log excess tilted in n over n in {PAIRED_RATE_N}"
-    return _scenarios("paired_rate", claim.experiment, seeds, build, _targets(claim), note)
+    note = f"pilot {claim.experiment}; log excess tilted in n at {where}"
+    return _scenarios(claim_id, claim.experiment, seeds, build, _targets(claim), note)
 
 
 def specialist_ratio_scenarios(
@@ -654,6 +662,10 @@ SCENARIO_BUILDERS: dict[str, Callable] = {
         )
     },
     "paired_rate": paired_rate_scenarios,
+    **{
+        claim: partial(paired_rate_scenarios, claim_id=claim)
+        for claim in ("crn_paired_rate", "crn_paired_rate_d4")
+    },
     "unlabeled_decay": unlabeled_floor_scenarios,
     "pareto_front": pareto_scenarios,
     "misspecified_floor": misspecified_floor_scenarios,

@@ -19,6 +19,14 @@ of one cell fit slightly different feature classes; "population" fixes the scali
 moments of the true tasks' equal-weight mixture (``population_scaler``), so every method,
 replicate and n fits the same class (gates shared through the cell's generalist seed) and the
 excess over the oracle is an estimation cost within one class.
+
+Common-noise pseudo-labels (``pseudo_labels.kind = "common_noise"``, linear specialists on the
+linear family): task k's pseudo-label of an unlabeled condition c with hidden true label x is
+x_hat = A_hat c + b_hat + T (x - A c - b), where T is the optimal transport map from
+N(0, Sigma_k) to N(0, Sigma_hat_k) (``CommonNoisePseudoLabels``). Each pseudo-label is an exact
+draw from the specialist's conditional, and it differs from the oracle's label only by the
+specialist's parameter error, so the two fits share their noise draws (common random numbers)
+and their difference isolates the specialist term.
 Experiments: sample_complexity, capacity_regime, capacity_regime_d4, neural_generalist,
 unlabeled_scaling, pareto_front, misspecified; their claims are in ``claims.gaussian``.
 """
@@ -40,6 +48,7 @@ from mol_diffusion.two_stage import FitResult
 
 __all__ = [
     "GAUSSIAN",
+    "CommonNoisePseudoLabels",
     "FamilySpec",
     "GaussianConfig",
     "GaussianKind",
@@ -89,10 +98,20 @@ class GaussianConfig(GridConfig):
     specialist_error: bool = False  # add the spec_risk column (module docstring)
     input_scaling: str = "data"  # "data" or "population" (module docstring)
     family_type: ClassVar[type] = FamilySpec
+    common_noise: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         super().__post_init__()
         where = f"experiment {self.name!r}"
+        if self.pseudo_labels.kind == "common_noise" and (
+            self.specialist.kind != "linear" or self.family.nonlinearity
+        ):
+            raise config_error(
+                where,
+                "common_noise pseudo-labels need linear specialists on the linear family "
+                f"(nonlinearity 0), got specialist kind {self.specialist.kind!r} and "
+                f"nonlinearity {self.family.nonlinearity}",
+            )
         if self.evaluation not in EVALUATIONS:
             raise config_error(
                 where, f"evaluation must be one of {EVALUATIONS}, got {self.evaluation!r}"
@@ -135,6 +154,14 @@ class GaussianConfig(GridConfig):
         omit += () if self.specialist_error else ("specialist_error",)
         return omit + (("input_scaling",) if self.input_scaling == "data" else ())
 
+    def pseudo_labelers(self, family: GaussianTaskFamily, unlabeled):
+        if self.pseudo_labels.kind != "common_noise":
+            return super().pseudo_labelers(family, unlabeled)
+        return [
+            CommonNoisePseudoLabels(family.A[k], family.b[k], family.noise_cov[k], c, x)
+            for k, (c, x) in enumerate(unlabeled)
+        ]
+
     def generalist_options(self, family: GaussianTaskFamily) -> dict:
         if self.input_scaling == "population":
             return {"input_scaler": population_scaler(family)}
@@ -153,6 +180,45 @@ def risk_draws(
     family = config.family.build() if family is None else family
     key = (RISK,) if config.evaluation == "shared" else (RISK, 1, replicate)
     return make_risk_draws(family, config.risk_draws, generator(config, *key))
+
+
+def _sqrtm(spd: torch.Tensor) -> torch.Tensor:
+    evals, evecs = torch.linalg.eigh(spd)
+    return (evecs * evals.clamp(min=0).sqrt()) @ evecs.T
+
+
+@dataclass(frozen=True, eq=False)
+class CommonNoisePseudoLabels:
+    """Task k's common-noise pseudo-labeler (module docstring).
+
+    Args:
+        A, b, cov: the task's true conditional x | c ~ N(A c + b, cov); shapes (dim, cond_dim),
+            (dim,), (dim, dim).
+        c, x: the unlabeled conditions (m, cond_dim) and their hidden true labels (m, dim).
+    Called as a pseudo-labeler, ``(specialist, c, generator) -> x_hat`` (m, dim), for a fitted
+    ``LinearGaussianScore`` and the same conditions ``c``; it draws no random numbers.
+    """
+
+    A: torch.Tensor
+    b: torch.Tensor
+    cov: torch.Tensor
+    c: torch.Tensor
+    x: torch.Tensor
+
+    def __call__(self, specialist, c: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if c.shape != self.c.shape or not torch.equal(c, self.c):
+            raise ValueError(
+                "common_noise pseudo-labels label the conditions whose hidden labels they hold; "
+                f"got other conditions (shape {tuple(c.shape)}, expected {tuple(self.c.shape)})"
+            )
+        noise = self.x.to(torch.float64) - (c.to(torch.float64) @ self.A.T + self.b)
+        # the optimal transport map N(0, S) -> N(0, S_hat):
+        # T = S^{-1/2} (S^{1/2} S_hat S^{1/2})^{1/2} S^{-1/2}
+        root = _sqrtm(self.cov)
+        inv_root = torch.linalg.inv(root)
+        sigma_hat = 0.5 * (specialist.Sigma + specialist.Sigma.T)
+        transport = inv_root @ _sqrtm(root @ sigma_hat @ root) @ inv_root
+        return (specialist.mean(c).to(torch.float64) + noise @ transport.T).to(c.dtype)
 
 
 def population_scaler(family: GaussianTaskFamily) -> InputScaler:

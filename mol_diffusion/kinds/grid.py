@@ -83,6 +83,7 @@ MODEL_KINDS = {
     "conv_gaussian": (ConvGaussianScore, None),
 }
 EXACT_SAMPLER_KINDS = ("linear", "conv_gaussian")  # specialists with sample_exact
+PSEUDO_LABEL_KINDS = ("diffusion", "exact", "common_noise")
 SAMPLERS = {"reverse_sde": reverse_sde, "probability_flow": probability_flow, "ddim": ddim}
 DATA, FIT, RISK, SPECIALIST = 0, 1, 2, 3  # first spawn-key entry: what the seed is for
 
@@ -139,24 +140,34 @@ class ModelSpec:
 
 @dataclass(frozen=True)
 class PseudoLabelSpec:
-    """How specialists label unlabeled conditions: ``diffusion`` (a sampler) or ``exact``."""
+    """How specialists label unlabeled conditions: ``diffusion`` (a sampler), ``exact`` (the
+    specialist's exact conditional draws) or ``common_noise`` (exact draws that share the
+    noise of the conditions' hidden true labels: common random numbers with the oracle's
+    labels; built by a kind that knows its tasks' true conditionals,
+    ``GridConfig.pseudo_labelers``)."""
 
     kind: str = "diffusion"
     sampler: str = "reverse_sde"
     steps: int = 250
 
     def __post_init__(self) -> None:
-        if self.kind not in ("diffusion", "exact"):
+        if self.kind not in PSEUDO_LABEL_KINDS:
             raise ValueError(
-                f"pseudo_labels.kind must be 'diffusion' or 'exact', got {self.kind!r}"
+                f"pseudo_labels.kind must be one of {PSEUDO_LABEL_KINDS}, got {self.kind!r}"
             )
         if self.sampler not in SAMPLERS:
             raise ValueError(
                 f"pseudo_labels.sampler must be one of {sorted(SAMPLERS)}, got {self.sampler!r}"
             )
-        self.build()
+        if self.kind != "common_noise":
+            self.build()
 
     def build(self):
+        if self.kind == "common_noise":
+            raise ValueError(
+                "common_noise pseudo-labels are built by the experiment kind from the hidden "
+                "true labels (GridConfig.pseudo_labelers), not from the spec alone"
+            )
         if self.kind == "exact":
             return ExactPseudoLabels()
         return DiffusionPseudoLabels(sampler=SAMPLERS[self.sampler], steps=self.steps)
@@ -194,6 +205,7 @@ class GridConfig:
     risk_draws: int = 4096
     quick: bool = False
     family_type: ClassVar[type] = object  # a subclass names its family spec class
+    common_noise: ClassVar[bool] = False  # whether pseudo_labelers builds common_noise labels
 
     def __post_init__(self) -> None:
         where = f"experiment {self.name!r}"
@@ -214,11 +226,16 @@ class GridConfig:
                 raise config_error(where, str(err)) from err
         if not self.weights:
             raise config_error(where, "weights must hold at least one lambda vector")
-        if self.specialist.kind not in EXACT_SAMPLER_KINDS and self.pseudo_labels.kind == "exact":
+        labels = self.pseudo_labels.kind
+        if self.specialist.kind not in EXACT_SAMPLER_KINDS and labels in ("exact", "common_noise"):
             raise config_error(
                 where,
-                f"exact pseudo-labels need a specialist with sample_exact (kind in "
+                f"{labels} pseudo-labels need a specialist with sample_exact (kind in "
                 f"{EXACT_SAMPLER_KINDS})",
+            )
+        if labels == "common_noise" and not self.common_noise:
+            raise config_error(
+                where, "common_noise pseudo-labels are not available for this experiment kind"
             )
         images = getattr(self.family, "image_shape", None)
         for role in ("specialist", "generalist"):
@@ -231,6 +248,12 @@ class GridConfig:
     @property
     def capacities(self) -> tuple[int, ...]:
         return self.generalist.capacities
+
+    def pseudo_labelers(self, family, unlabeled):
+        """The two-stage pseudo-labeler, or one per task, for the cell's unlabeled pairs
+        ``unlabeled`` ([(c_k, hidden x_k)] per task); a kind whose config sets
+        ``common_noise`` overrides this to build common_noise labels."""
+        return self.pseudo_labels.build()
 
     def generalist_options(self, family) -> dict:
         """Constructor arguments of every cell's generalist that depend on the task family (a
@@ -282,7 +305,7 @@ def _replicate_data(config: GridConfig, family, replicate: int):
     return labeled, unlabeled
 
 
-def _problem(config: GridConfig, cell: Cell, pools) -> GeneralistProblem:
+def _problem(config: GridConfig, cell: Cell, pools, family) -> GeneralistProblem:
     """One cell's generalist training pairs (for two-stage, its specialists and pseudo-labels)."""
     labeled_pool, unlabeled_pool = pools
     weights = config.weights[cell.weights_index]
@@ -303,7 +326,7 @@ def _problem(config: GridConfig, cell: Cell, pools) -> GeneralistProblem:
             weights,
             specialist=config.specialist.build,
             generator=fit_generator,
-            pseudo_labels=config.pseudo_labels.build(),
+            pseudo_labels=config.pseudo_labelers(family, unlabeled),
             specialist_generator=generator(
                 config, SPECIALIST, cell.replicate, cell.n, cell.m, cell.weights_index
             ),
@@ -325,7 +348,7 @@ def fit_cells(config: GridConfig, cells: Sequence[Cell], family=None) -> list[Fi
     pools = {
         rep: _replicate_data(config, family, rep) for rep in sorted({c.replicate for c in cells})
     }
-    problems = [_problem(config, cell, pools[cell.replicate]) for cell in cells]
+    problems = [_problem(config, cell, pools[cell.replicate], family) for cell in cells]
     capacity = _capacity(config, cells[0])
     options = config.generalist_options(family)
     return fit_generalists(problems, lambda: config.generalist.build(capacity, **options))
