@@ -23,11 +23,13 @@ from mol_diffusion.artifacts import write_if_changed
 __all__ = [
     "METHOD_STYLE",
     "figure_style",
+    "pairs_needed",
     "plot_capacity",
     "plot_excess_vs_n",
     "plot_gap_vs_horizon",
     "plot_gap_vs_n",
     "plot_least_squares_regime",
+    "plot_pairs_needed",
     "plot_pareto_fronts",
     "plot_psnr_vs_n",
     "plot_restoration_examples",
@@ -319,6 +321,72 @@ def plot_excess_vs_n(
     return fig
 
 
+def pairs_needed(excess: pd.DataFrame, targets: np.ndarray) -> pd.Series:
+    """n(epsilon): the pairs per task at which the seed-mean excess over the oracle first falls
+    to each target, by log-log interpolation between grid values of n (NaN outside the grid:
+    no extrapolation).
+
+    Args:
+        excess: one method and capacity, columns n and excess (``claims.excess_over_oracle``).
+        targets: excess levels epsilon > 0.
+    Returns:
+        n(epsilon) indexed by epsilon.
+    """
+    mean = excess.groupby("n").excess.mean().sort_index()
+    n, e = mean.index.to_numpy(float), mean.to_numpy(float)
+    out = np.full(len(targets), np.nan)
+    for i, eps in enumerate(np.asarray(targets, dtype=float)):
+        if not eps > 0:
+            raise ValueError(f"targets must be > 0, got {eps}")
+        below = np.flatnonzero(e <= eps * (1 + 1e-12))  # a target at a grid value, rounded
+        if below.size == 0:
+            continue
+        j = below[0]
+        if j == 0:
+            out[i] = n[0] if np.isclose(e[0], eps) else np.nan  # reached before the grid
+            continue
+        if e[j - 1] <= 0 or e[j] <= 0:
+            out[i] = n[j]
+            continue
+        u = (np.log(eps) - np.log(e[j - 1])) / (np.log(e[j]) - np.log(e[j - 1]))
+        out[i] = float(np.exp(np.log(n[j - 1]) + u * (np.log(n[j]) - np.log(n[j - 1]))))
+    return pd.Series(out, index=pd.Index(targets, name="epsilon"), name="n")
+
+
+def plot_pairs_needed(frames: dict[str, dict[tuple[str, int], pd.DataFrame]]):
+    """Pairs needed to reach a target excess over the oracle, n(epsilon), one panel per family.
+
+    Args:
+        frames: title -> {(method, p_gen): that method's excess over the oracle per n
+            (``claims.excess_over_oracle`` at one capacity)}.
+    Each curve is ``pairs_needed`` on a log grid of epsilon spanning the panel's excesses,
+    drawn only where the grid of n brackets it; line style by p_gen, colour by method.
+    """
+    with figure_style():
+        fig, axes = plt.subplots(1, len(frames), figsize=(3.6 * len(frames), 2.9), squeeze=False)
+        for ax, (title, curves) in zip(axes[0], frames.items(), strict=True):
+            values = pd.concat(curves.values()).groupby(["method", "num_params", "n"]).excess
+            means = values.mean()
+            positive = means[means > 0]
+            targets = np.geomspace(positive.min(), positive.max(), 60)
+            sizes = sorted({p for _, p in curves})
+            for (method, p_gen), ex in sorted(curves.items()):
+                need = pairs_needed(ex, targets)
+                style = METHOD_STYLE[method]
+                ax.plot(
+                    need.index,
+                    need.to_numpy(),
+                    color=style["color"],
+                    ls=("--", "-", ":", "-.")[sizes.index(p_gen) % 4],
+                    label=f"{style['label']}, p_gen {p_gen}",
+                )
+            _loglog(ax, "target excess over the oracle epsilon", "pairs per task needed n")
+            ax.set_title(title)
+            ax.legend(frameon=False, fontsize="small")
+        fig.tight_layout()
+    return fig
+
+
 def plot_risk_vs_m(table: pd.DataFrame, floors: dict | None = None):
     """Two-stage risk vs m for each n (and the oracle), log-log, with optional floor fits."""
     n_seeds = table.replicate.nunique()
@@ -341,6 +409,28 @@ def plot_risk_vs_m(table: pd.DataFrame, floors: dict | None = None):
         _loglog(ax, "unlabeled conditions per task m", "scalarized excess score risk")
         ax.set_title(f"Risk vs m ({n_seeds} seeds; dotted: fitted floors)")
         ax.legend(frameon=False)
+    return fig
+
+
+def plot_excess_over_limit(frames: dict[str, pd.DataFrame]):
+    """Two-stage excess over its large-m limit vs m (log-log), one panel per family, with the
+    slope -1 of the claim through the first point.
+
+    ``frames`` maps a panel title to rows with columns m, replicate, excess
+    (``claims.gaussian.excess_over_limit``; the limit's m is the table's largest)."""
+    with figure_style():
+        fig, axes = plt.subplots(
+            1, len(frames), figsize=(3.4 * len(frames), 2.8), squeeze=False, sharey=False
+        )
+        for ax, (title, ex) in zip(axes[0], frames.items(), strict=True):
+            x = np.array(sorted(ex.m.unique()), dtype=float)
+            style = METHOD_STYLE["two_stage"]
+            mean = _band(ax, x, ex.groupby("m"), "excess", style, "two-stage - its limit")
+            ax.plot(x, mean.iloc[0] * x[0] / x, color="k", ls=":", lw=0.8, label="slope -1")
+            _loglog(ax, "unlabeled conditions per task m", "excess over the large-m limit")
+            ax.set_title(f"{title} ({ex.replicate.nunique()} seeds)")
+            ax.legend(frameon=False)
+        fig.tight_layout()
     return fig
 
 

@@ -1,6 +1,7 @@
 """Common-noise pseudo-labels (``kinds.gaussian.CommonNoisePseudoLabels``): exact specialist
 draws that share the hidden true labels' noise, per-task labelers in ``two_stage_problem``, the
-config checks, and the paired-rate rule that reads those runs."""
+config checks, the paired-rate rule that reads those runs, and the pairs-needed curves
+(``plotting.pairs_needed``) the notebook draws from them."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mol_diffusion import claims
+from mol_diffusion import claims, plotting
 from mol_diffusion.config import load_experiment
 from mol_diffusion.kinds.gaussian import CommonNoisePseudoLabels
 from mol_diffusion.kinds.grid import Cell, PseudoLabelSpec, _problem, _replicate_data
@@ -137,3 +140,28 @@ def test_the_rule_recovers_a_known_rate():
         rows.append(dict(method="oracle", n=pd.NA, risk=1.0, spec_risk=np.nan) | common)
     estimate = claims.REGISTRY["crn_paired_rate"].rule(pd.DataFrame(rows), {})
     np.testing.assert_allclose(estimate.components[0].values, -1.0, rtol=1e-6)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    a=st.floats(1e-3, 10.0),
+    rate=st.floats(0.3, 2.0),
+    eps_fraction=st.floats(0.0, 1.0),
+)
+def test_pairs_needed_inverts_a_power_law_inside_the_grid(a, rate, eps_fraction):
+    # on a power law a n^-rate, log-log interpolation is exact: n(eps) = (a / eps)^(1 / rate)
+    ns = np.array([96.0, 192, 384, 768, 1536])
+    excess = pd.DataFrame({"n": ns, "excess": a * ns**-rate})
+    low, high = excess.excess.min(), excess.excess.max()
+    eps = float(np.exp(np.log(low) + eps_fraction * (np.log(high) - np.log(low))))
+    need = plotting.pairs_needed(excess, np.array([eps]))
+    np.testing.assert_allclose(need.iloc[0], (a / eps) ** (1 / rate), rtol=1e-8)
+
+
+def test_pairs_needed_does_not_extrapolate():
+    excess = pd.DataFrame({"n": [10.0, 20, 40], "excess": [0.4, 0.2, 0.1]})
+    need = plotting.pairs_needed(excess, np.array([1.0, 0.05, 0.2]))
+    assert np.isnan(need.iloc[0]) and np.isnan(need.iloc[1])  # above and below the grid
+    np.testing.assert_allclose(need.iloc[2], 20.0)
+    with pytest.raises(ValueError, match="targets must be > 0"):
+        plotting.pairs_needed(excess, np.array([0.0]))
