@@ -103,6 +103,7 @@ def paper_numbers(results: dict, verdicts: list[claims.Verdict]) -> dict[str, st
     numbers["numMsReplicates"] = str(load_experiment("misspecified").replicates)
     numbers["numPfReplicates"] = str(load_experiment("pareto_front").replicates)
     numbers.update(_misspecified_slope(results.get("misspecified")))
+    numbers.update(_over_parameterized_slopes(table))
     numbers.update(_restoration_numbers(results.get("image_restoration")))
     for experiment, tag in POLICY_EXPERIMENTS.items():
         numbers.update(_policy_numbers(results.get(experiment), experiment, tag))
@@ -184,6 +185,24 @@ def _misspecified_slope(table) -> dict[str, str]:
         numMsTopSlopeHigh=f"{high:.2f}",
         numMsTopN=", ".join(str(n) for n in top),
     )
+    return out
+
+
+def _over_parameterized_slopes(table) -> dict[str, str]:
+    """Descriptive, not claims (retired with the first design): the per-seed log-log slopes in
+    p_gen of each method's excess over the oracle at sample_complexity's smallest n, where every
+    generalist has more parameters than pairs, with their 90% t-intervals, as macros
+    ``numScOver<TwoStage|LabeledOnly>Slope[Low|High]``."""
+    out = {}
+    for name, method in (("TwoStage", "two_stage"), ("LabeledOnly", "labeled_only")):
+        keys = [f"numScOver{name}Slope{end}" for end in ("", "Low", "High")]
+        out.update(dict.fromkeys(keys, "--"))
+        if table is None:
+            continue
+        ex = claims.excess_at_smallest_n(table, [method])
+        slopes = seed_slopes(ex, "num_params", "excess", log_x=True, log_y=True)
+        interval = claims.Component("", slopes).interval(1 - 2 * claims.ALPHA)
+        out.update({k: f"{v:.2f}" for k, v in zip(keys, interval, strict=True)})
     return out
 
 

@@ -140,7 +140,7 @@ def test_a_real_pilot_table_simulates_into_a_table_the_claims_can_read():
     model = PilotModel.fit(table, cols, log=True, keys=keys)
     sim = model.simulate(np.random.default_rng(0), 6)
     assert sim.shape == table.shape and sim.n.isna().sum() == table.n.isna().sum()
-    verdict = claims.evaluate("scarce_label_advantage", sim, calibration=None)
+    verdict = claims.evaluate("scarce_advantage", sim, calibration=None)
     assert verdict.raw_verdict == "supported" and verdict.n_seeds == 6
 
 

@@ -121,7 +121,7 @@ def sc(law, **kw):
 def test_capacity_claims_three_verdicts(seed, noise):
     good = sc(sample_complexity_law(), seed=seed, noise=noise)
     bad = sc(sample_complexity_law(ts_capacity=0.6, lo_capacity=-0.5), seed=seed, noise=noise)
-    for claim in ("capacity_free_two_stage", "capacity_cost_labeled_only"):
+    for claim in ("neural_capacity_free_two_stage", "neural_capacity_cost_labeled_only"):
         assert raw(claim, good) == "supported"
         assert raw(claim, bad) == "contradicted"
         assert raw(claim, disagree(good, bad)) == "inconclusive"
@@ -137,17 +137,17 @@ def test_capacity_claims_read_the_excess_over_the_oracle():
     tab = table(law, methods=("two_stage", "oracle"), noise=0.01)
     ts = tab[(tab.method == "two_stage") & (tab.n == 8)].groupby("num_params").risk.mean()
     assert ts.iloc[-1] < 0.5 * ts.iloc[0]
-    assert raw("capacity_free_two_stage", tab) == "contradicted"
+    assert raw("neural_capacity_free_two_stage", tab) == "contradicted"
 
 
 @settings(max_examples=4, deadline=None)
 @given(seed=st.integers(0, 10_000))
-def test_scarce_label_advantage_three_verdicts(seed):
+def test_scarce_advantage_three_verdicts(seed):
     good = sc(sample_complexity_law(), seed=seed, noise=0.05)
-    assert raw("scarce_label_advantage", good) == "supported"
+    assert raw("scarce_advantage", good) == "supported"
     worse = sc(sample_complexity_law(lo_over_ts=0.5), seed=seed, noise=0.05)
-    assert raw("scarce_label_advantage", worse) == "contradicted"
-    assert raw("scarce_label_advantage", disagree(good, worse)) == "inconclusive"
+    assert raw("scarce_advantage", worse) == "contradicted"
+    assert raw("scarce_advantage", disagree(good, worse)) == "inconclusive"
 
 
 def test_intersection_union_one_capacity_decides():
@@ -160,7 +160,7 @@ def test_intersection_union_one_capacity_decides():
             risk = sample_complexity_law()("two_stage", n, m, p, w)[0] * 0.5
         return risk, None
 
-    v = claims.evaluate("scarce_label_advantage", sc(law, noise=0.02), calibration=None)
+    v = claims.evaluate("scarce_advantage", sc(law, noise=0.02), calibration=None)
     assert v.raw_verdict == "contradicted"
     by = {c["label"]: c["verdict"] for c in v.components}
     assert by.pop("capacity 64") == "contradicted" and set(by.values()) == {"supported"}
@@ -170,16 +170,19 @@ def test_intersection_union_one_capacity_decides():
 @settings(max_examples=4, deadline=None)
 @given(seed=st.integers(0, 10_000), noise=st.floats(0.001, 0.03))
 def test_paired_rate_is_an_equivalence_test(seed, noise):
-    assert raw("paired_rate", sc(sample_complexity_law(rate=-1.0), seed=seed, noise=noise)) == (
-        "supported"
-    )
+    def crn(law, **kw):  # the rule's detail reports the specialist error (spec_risk) per n
+        tab = sc(law, **kw)
+        return tab.assign(spec_risk=tab.risk)
+
+    rate = "crn_paired_rate"
+    assert raw(rate, crn(sample_complexity_law(rate=-1.0), seed=seed, noise=noise)) == "supported"
     for wrong in (-0.4, -1.7):
-        tab = sc(sample_complexity_law(rate=wrong), seed=seed, noise=noise)
-        assert raw("paired_rate", tab) == "contradicted", wrong
+        tab = crn(sample_complexity_law(rate=wrong), seed=seed, noise=noise)
+        assert raw(rate, tab) == "contradicted", wrong
     mixed = disagree(
-        sc(sample_complexity_law(rate=-0.5), seed=seed), sc(sample_complexity_law(rate=-1.5))
+        crn(sample_complexity_law(rate=-0.5), seed=seed), crn(sample_complexity_law(rate=-1.5))
     )
-    assert raw("paired_rate", mixed) == "inconclusive"
+    assert raw(rate, mixed) == "inconclusive"
 
 
 def test_neural_claims_use_their_own_experiment_and_need_an_oracle():
@@ -192,7 +195,6 @@ def test_neural_claims_use_their_own_experiment_and_need_an_oracle():
         assert claims.REGISTRY[claim].experiment == "neural_generalist"
         assert raw(claim, good) == "supported"
         assert raw(claim, bad) == "contradicted"
-        assert raw(claim, disagree(good, bad)) == "inconclusive"
         v = claims.evaluate(claim, good[good.method != "oracle"], calibration=None)
         assert v.verdict == "not evaluable" and "no oracle rows" in v.detail
 
@@ -276,19 +278,20 @@ def test_missing_experiments_are_not_run_and_outputs_are_written(tmp_path):
     assert {v.verdict for v in verdicts} == {"not run"}
     assert all(v.detail.startswith("not run") for v in verdicts)
     good = sc(sample_complexity_law(), noise=0.02)
-    verdicts = claims.evaluate_all({"sample_complexity": good}, calibration=None)
+    good = good.assign(spec_risk=good.risk)
+    verdicts = claims.evaluate_all({"paired_rate_crn": good}, calibration=None)
     claims.write_outputs(
         verdicts, json_path=tmp_path / "claims.json", tex_path=tmp_path / "claims.tex"
     )
     data = json.loads((tmp_path / "claims.json").read_text())
     assert {d["claim"] for d in data} == set(claims.REGISTRY)
     by = {d["claim"]: d for d in data}
-    assert by["paired_rate"]["raw_verdict"] == "supported"
+    assert by["crn_paired_rate"]["raw_verdict"] == "supported"
     # without a calibration no verdict can be more than inconclusive
-    assert by["paired_rate"]["verdict"] == "inconclusive"
-    assert "no calibration" in by["paired_rate"]["detail"]
+    assert by["crn_paired_rate"]["verdict"] == "inconclusive"
+    assert "no calibration" in by["crn_paired_rate"]["detail"]
     tex = (tmp_path / "claims.tex").read_text()
-    assert r"\newcommand{\claimPairedRateVerdict}{inconclusive}" in tex
+    assert r"\newcommand{\claimCrnPairedRateVerdict}{inconclusive}" in tex
     assert r"\newcommand{\claimParetoFrontVerdict}{not run}" in tex
     frame = claims.verdict_frame(verdicts)
     assert set(frame.verdict) == {"inconclusive", "not run"}
@@ -296,7 +299,7 @@ def test_missing_experiments_are_not_run_and_outputs_are_written(tmp_path):
 
 def test_too_few_points_is_not_evaluable_not_a_pass():
     small = sc(sample_complexity_law(), caps=[16], noise=0.02)
-    v = claims.evaluate("capacity_free_two_stage", small, calibration=None)
+    v = claims.evaluate("neural_capacity_free_two_stage", small, calibration=None)
     assert v.verdict == "not evaluable" and "fewer than two values" in v.detail
     with pytest.raises(ValueError, match="unknown claim"):
         claims.evaluate("no_such_claim", small)

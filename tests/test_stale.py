@@ -152,13 +152,13 @@ def test_cli_stale_names_the_experiments_without_a_current_table(tmp_path, capsy
 def test_verdicts_on_a_stale_table_say_so(tiny):
     _, table, _ = tiny
     table.attrs["stale"] = "torch 1.0.0 -> 2.13.0"
-    verdict = claims.evaluate("scarce_label_advantage", table, calibration=None)
-    assert verdict.stale == "sample_complexity: torch 1.0.0 -> 2.13.0"  # the table it reads
+    verdict = claims.evaluate("scarce_advantage", table, calibration=None)
+    assert verdict.stale == "scarce_label: torch 1.0.0 -> 2.13.0"  # the table it reads
     assert verdict.status_label.endswith(", STALE TABLE")
-    assert "STALE TABLE: sample_complexity: torch 1.0.0" in claims.describe(verdict)
+    assert "STALE TABLE: scarce_label: torch 1.0.0" in claims.describe(verdict)
     assert claims.verdict_frame([verdict]).status[0].endswith("STALE TABLE")
     table.attrs["stale"] = None
-    fresh = claims.evaluate("scarce_label_advantage", table, calibration=None)
+    fresh = claims.evaluate("scarce_advantage", table, calibration=None)
     assert fresh.stale is None and "STALE" not in fresh.status_label
 
 

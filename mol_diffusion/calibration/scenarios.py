@@ -162,15 +162,10 @@ def capacity_scenarios(claim_id: str, seeds: int | None = None, results_dir=None
 
 
 def paired_rate_scenarios(
-    seeds: int | None = None, results_dir=None, *, claim_id: str = "paired_rate", n_range=None
+    claim_id: str, seeds: int | None = None, results_dir=None, *, n_range=None
 ):
     """Per-seed slope in n of log (two-stage - oracle) at the largest capacity over the rule's
-    n range (``n_range`` (low, high); None: ``claims.gaussian.PAIRED_RATE_N`` for paired_rate,
-    every n for the others)."""
-    from mol_diffusion.claims.gaussian import PAIRED_RATE_N
-
-    if n_range is None and claim_id == "paired_rate":
-        n_range = PAIRED_RATE_N
+    n range (``n_range`` (low, high); None: every n)."""
     claim = _claim(claim_id)
     table = _pilot(claim.experiment, results_dir)
     cap = int(table.capacity.max())
@@ -201,6 +196,52 @@ def paired_rate_scenarios(
         )
 
     note = f"pilot {claim.experiment}; log excess tilted in n at {where}"
+    return _scenarios(claim_id, claim.experiment, seeds, build, _targets(claim), note)
+
+
+def unlabeled_rate_scenarios(claim_id: str, seeds: int | None = None, results_dir=None):
+    """Per-seed slope in m of log (two-stage risk - the same seed's risk at the largest m).
+
+    The rows below the largest m are modelled as their excess over the seed's limit, beside the
+    limit's own risk, both on the log scale (as ``ExcessModel`` does with the oracle); a
+    simulated table adds the limit back, so the rule's excess is the modelled one."""
+    from mol_diffusion.claims.gaussian import excess_over_limit
+
+    claim = _claim(claim_id)
+    table = _pilot(claim.experiment, results_dir)
+    ex = excess_over_limit(table)
+    limit = table[
+        (table.method == "two_stage")
+        & (table.weights_index == 0)
+        & (table.capacity == ex.capacity.iloc[0])
+        & (table.n == ex.n.iloc[0])
+        & (table.m == table.m.max())
+    ]
+    if (ex.excess <= 0).any():
+        raise NoModelError(
+            "the pilot's excess over the large-m limit is not positive on every seed and m, "
+            "so it has no log-scale model"
+        )
+    derived = pd.concat([ex.assign(risk=ex.excess)[list(table.columns)], limit])
+    derived = derived.sort_values(["replicate", *GRID_KEYS])
+    model = PilotModel.fit(derived, ["risk"], log=True, keys=GRID_KEYS)
+    m_limit = int(limit.m.iloc[0])
+    mask = model.template.m.to_numpy() < m_limit
+    seeds = seeds or table.replicate.nunique()
+
+    def restore(sim: pd.DataFrame) -> pd.DataFrame:
+        top = sim[sim.m == m_limit].set_index("replicate").risk
+        low = sim.m < m_limit
+        risk = sim.risk.to_numpy().copy()
+        risk[low.to_numpy()] += top.loc[sim.replicate[low]].to_numpy()
+        return sim.assign(risk=risk)
+
+    def build(target):
+        delta = target - _slope(model, model.mean, mask, "risk", "m")
+        mean = model.tilted(model.mean, mask, "risk", "m", delta)
+        return _one(model, claim.experiment, seeds, mean, restore)
+
+    note = f"pilot {claim.experiment}; log excess over the m = {m_limit} limit tilted in m"
     return _scenarios(claim_id, claim.experiment, seeds, build, _targets(claim), note)
 
 
@@ -262,9 +303,9 @@ def specialist_ratio_scenarios(
     return _scenarios(claim_id, claim.experiment, seeds, build, _targets(claim), note)
 
 
-def gaussian_advantage_scenarios(seeds: int | None = None, results_dir=None):
+def gaussian_advantage_scenarios(claim_id: str, seeds: int | None = None, results_dir=None):
     """Per-seed log(labeled-only / two-stage) risk at the smallest n, every capacity."""
-    claim = _claim("scarce_label_advantage")
+    claim = _claim(claim_id)
     table = _pilot(claim.experiment, results_dir)
     base = table[(table.weights_index == 0) & (table.m == table.m.max())]
     rows = base[base.method.isin(["two_stage", "labeled_only"])]
@@ -640,8 +681,6 @@ SCENARIO_BUILDERS: dict[str, Callable] = {
     **{
         claim: partial(capacity_scenarios, claim)
         for claim in (
-            "capacity_free_two_stage",
-            "capacity_cost_labeled_only",
             "neural_capacity_free_two_stage",
             "neural_capacity_cost_labeled_only",
             "ls_capacity_cost_labeled_only",
@@ -650,7 +689,6 @@ SCENARIO_BUILDERS: dict[str, Callable] = {
             "shared_capacity_cost_labeled_only_d4",
         )
     },
-    "scarce_label_advantage": gaussian_advantage_scenarios,
     **{
         f"{rule}{suffix}": partial(specialist_ratio_scenarios, f"{rule}{suffix}", slope=slope)
         for suffix in ("", "_d4")
@@ -661,10 +699,17 @@ SCENARIO_BUILDERS: dict[str, Callable] = {
             ("shared_capacity_free_two_stage", True),
         )
     },
-    "paired_rate": paired_rate_scenarios,
     **{
-        claim: partial(paired_rate_scenarios, claim_id=claim)
+        claim: partial(paired_rate_scenarios, claim)
         for claim in ("crn_paired_rate", "crn_paired_rate_d4")
+    },
+    **{
+        claim: partial(unlabeled_rate_scenarios, claim)
+        for claim in ("unlabeled_rate", "unlabeled_rate_d4")
+    },
+    **{
+        claim: partial(gaussian_advantage_scenarios, claim)
+        for claim in ("scarce_advantage", "scarce_advantage_d4")
     },
     "unlabeled_decay": unlabeled_floor_scenarios,
     "pareto_front": pareto_scenarios,

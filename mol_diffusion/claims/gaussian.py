@@ -25,10 +25,14 @@ from mol_diffusion.claims.common import per_seed, seed_slopes, select_rows
 from mol_diffusion.claims.registry import Component, Estimate, Region, register
 from mol_diffusion.objectives import hypervolume
 
-__all__ = ["excess_at_smallest_n", "excess_over_oracle", "specialist_ratios"]
+__all__ = [
+    "excess_at_smallest_n",
+    "excess_over_limit",
+    "excess_over_oracle",
+    "specialist_ratios",
+]
 
 # ---------------------------------------------------------------- declared design constants
-PAIRED_RATE_N = (18, 72)  # the n range of the rate claim: 2 p_spec to 8 p_spec, p_spec = 9
 PARETO_REFERENCE_FACTOR = 2.0  # reference point: 2 x the seed's oracle worst per-task risk (log)
 MISSPECIFIED_CONTROL = "sample_complexity"  # the well-specified runs the floor is compared with
 LARGE_N_POINTS = 2  # the misspecified floor: mean excess over the largest common grid values of n
@@ -116,20 +120,11 @@ CAPACITY_COST = dict(
     "generalist here has more parameters than pairs. Changed from region > 0.5, effect 1 after "
     "the pilot verdicts, for that reason (the pilot tables confirm nothing either way)",
 )
-register(
-    "capacity_free_two_stage",
-    "sample_complexity",
-    "At the smallest n, the two-stage excess over the oracle does not grow with the generalist's"
-    " parameter count.",
-    **CAPACITY_FREE,
-)(_capacity_free)
-register(
-    "capacity_cost_labeled_only",
-    "sample_complexity",
-    "At the smallest n, the labeled-only excess over the oracle grows with the generalist's"
-    " parameter count.",
-    **CAPACITY_COST,
-)(_capacity_cost)
+# The first sample-complexity design (sample_complexity: n = 8..256 pairs per task against
+# p_gen = 80..1280, ridge-regularized and over-parameterized at the smallest n) had the capacity,
+# scarce-label and paired-rate claims; they were retired as claims when the least-squares and
+# scarce-label designs replaced them, and the regime stays in the notebook as a described
+# finding. The neural generalist's claims keep the capacity rules above.
 
 
 def _advantage(table: pd.DataFrame, results: dict) -> Estimate:
@@ -150,47 +145,23 @@ def _advantage(table: pd.DataFrame, results: dict) -> Estimate:
     )
 
 
-register(
-    "scarce_label_advantage",
-    "sample_complexity",
-    "At the smallest n, two-stage beats labeled-only for every generalist capacity.",
-    estimand="per-seed log(labeled-only / two-stage risk) at the smallest n, each capacity",
-    region=Region(low=0.0),
-    effect=math.log(1.25),
-    effect_reason="a risk 25% lower is the smallest gain worth a second training stage",
-)(_advantage)
-
-
-def _paired_rate(table: pd.DataFrame, results: dict) -> Estimate:
-    cap = int(table.capacity.max())
-    ex = excess_over_oracle(table[table.m == table.m.max()], cap)
-    lo, hi = PAIRED_RATE_N
-    ex = ex[(ex.weights_index == 0) & ex.n.between(lo, hi)]
-    if ex.n.nunique() < 2:
-        raise stats.InsufficientDataError(f"fewer than two grid values of n in [{lo}, {hi}]")
-    slopes = seed_slopes(ex, "n", "excess", log_x=True, log_y=True)
-    means = ex.groupby("n").excess.mean()
-    return Estimate(
-        (Component("", slopes),),
-        f"largest capacity G={cap}; n in [{lo}, {hi}]: "
-        + ", ".join(f"mean excess {v:.4f} at n = {int(k)}" for k, v in means.items()),
-    )
-
-
-register(
-    "paired_rate",
-    "sample_complexity",
-    "Two-stage excess over the oracle (same m) decays in n at the specialists' rate 1/n.",
-    estimand=f"per-seed log-log slope in n of (two-stage - oracle) risk, n in {PAIRED_RATE_N}, "
-    "largest capacity",
-    region=Region(-1.25, -0.75),
-    effect=-1.0,
-    effect_reason="the specialists' maximum-likelihood excess is p_spec / (2n): slope -1; the "
-    "equivalence margin 0.25 separates 1/n from the 1/sqrt(n) of a nonparametric rate and "
-    "from 1/n^1.5. The range is where a least-squares rate is meaningful, n >= 2 p_spec "
-    "(p_spec = 9 for the linear specialists), up to 8 p_spec. Changed from (16, 32) after the "
-    "pilot verdicts: 16 is below 2 p_spec",
-)(_paired_rate)
+# scarce_label and scarce_label_d4: the same rule where labels are scarce by design (one small n,
+# one feature class for every method, both families)
+for _suffix, _experiment, _family, _n in (
+    ("", "scarce_label", "dim = cond_dim = 2", 8),
+    ("_d4", "scarce_label_d4", "dim = cond_dim = 4", 32),
+):
+    register(
+        f"scarce_advantage{_suffix}",
+        _experiment,
+        f"With n = {_n} pairs per task ({_family}) and one feature class for every method,"
+        " two-stage beats labeled-only for every generalist capacity.",
+        estimand="per-seed log(labeled-only / two-stage risk) at n = " + str(_n) + ", each "
+        "capacity, one feature class for every method",
+        region=Region(low=0.0),
+        effect=math.log(1.25),
+        effect_reason="a risk 25% lower is the smallest gain worth a second training stage",
+    )(_advantage)
 
 
 # ---------------------------------------------------------------- least-squares regime
@@ -480,6 +451,63 @@ for _suffix, _experiment, _family in (
         " in n at the specialists' rate 1/n.",
         **CRN_PAIRED_RATE,
     )(_crn_paired_rate)
+
+
+# ---------------------------------------------------------------- the unlabeled rate
+# unlabeled_rate and unlabeled_rate_d4: fixed large n, m swept; the largest m of the table is
+# the stand-in for m = infinity (experiments/unlabeled_rate.toml says why it may be).
+def excess_over_limit(table: pd.DataFrame) -> pd.DataFrame:
+    """Two-stage rows (largest capacity, first lambda, largest n) below the largest m, with
+    ``excess`` = risk - the same seed's risk at the largest m (the large-m limit)."""
+    ts = table[(table.method == "two_stage") & (table.weights_index == 0)]
+    ts = ts[(ts.capacity == ts.capacity.max()) & (ts.n == ts.n.max())]
+    m_limit = ts.m.max()
+    if ts.m.nunique() < 3:
+        raise stats.InsufficientDataError("needs two values of m below the limit's")
+    limit = ts[ts.m == m_limit].set_index("replicate").risk
+    rows = ts[ts.m < m_limit]
+    return rows.assign(excess=rows.risk.to_numpy() - limit.loc[rows.replicate].to_numpy())
+
+
+def _unlabeled_rate(table: pd.DataFrame, results: dict) -> Estimate:
+    ex = excess_over_limit(table)
+    slopes = seed_slopes(ex, "m", "excess", log_x=True, log_y=True)
+    means = ex.groupby("m").excess.mean()
+    return Estimate(
+        (Component("", slopes),),
+        f"n = {int(ex.n.iloc[0])}, p_gen {int(ex.num_params.iloc[0])}, limit at m = "
+        f"{int(table.m.max())}; mean two-stage excess over the limit per m: "
+        + ", ".join(f"{int(m)}: {v:.2e}" for m, v in means.items())
+        + "; per-seed slopes "
+        + ", ".join(f"{v:.2f}" for v in slopes),
+    )
+
+
+UNLABELED_RATE = dict(
+    estimand="per-seed log-log slope in m of (two-stage risk - the same seed's two-stage risk "
+    "at the largest m, the large-m limit) at fixed large n, every m below the limit's, one "
+    "feature class, common-noise pseudo-labels",
+    region=Region(-1.25, -0.75),
+    effect=-1.0,
+    effect_reason="Proposition 3 with the pseudo-pairs as data: with the specialists fixed, "
+    "two-stage is a least-squares fit of a fixed target on K m pairs, whose excess over its "
+    "m = infinity fit is p_gen d tau^2 / (K m) to first order, slope -1. What moves it: the "
+    "random design's N / (N - p) (local slope -1.05 at K m = 20 f features, the smallest m "
+    "here) and the limit taken at M = 16 x the largest m (risk(m) - risk(M) = C (1/m - 1/M), "
+    "slope -1.00 to -1.07 over the range); the margin 0.25, as for paired_rate, separates "
+    "1/m from 1/sqrt(m) and from 1/m^1.5",
+)
+for _suffix, _experiment, _family in (
+    ("", "unlabeled_rate", "dim = cond_dim = 2"),
+    ("_d4", "unlabeled_rate_d4", "dim = cond_dim = 4"),
+):
+    register(
+        f"unlabeled_rate{_suffix}",
+        _experiment,
+        f"At fixed large n ({_family}), two-stage excess over its own large-m limit decays in"
+        " m at the rate 1/m.",
+        **UNLABELED_RATE,
+    )(_unlabeled_rate)
 
 
 # ---------------------------------------------------------------- neural generalist

@@ -20,6 +20,11 @@ moments of the true tasks' equal-weight mixture (``population_scaler``), so ever
 replicate and n fits the same class (gates shared through the cell's generalist seed) and the
 excess over the oracle is an estimation cost within one class.
 
+Generalist seed (``generalist_seed``): "per_cell" (the default) draws each cell's generalist
+seed, and so a random-feature generalist's gates, from (replicate, m, capacity, lambda), shared
+by every method and n; "per_replicate" drops m, so one draw of the class serves every m of a
+replicate and a sweep in m moves the training set only (the unlabeled-rate design).
+
 Common-noise pseudo-labels (``pseudo_labels.kind = "common_noise"``, linear specialists on the
 linear family): task k's pseudo-label of an unlabeled condition c with hidden true label x is
 x_hat = A_hat c + b_hat + T (x - A c - b), where T is the optimal transport map from
@@ -27,8 +32,9 @@ N(0, Sigma_k) to N(0, Sigma_hat_k) (``CommonNoisePseudoLabels``). Each pseudo-la
 draw from the specialist's conditional, and it differs from the oracle's label only by the
 specialist's parameter error, so the two fits share their noise draws (common random numbers)
 and their difference isolates the specialist term.
-Experiments: sample_complexity, capacity_regime, capacity_regime_d4, neural_generalist,
-unlabeled_scaling, pareto_front, misspecified; their claims are in ``claims.gaussian``.
+Experiments: sample_complexity, capacity_regime[_d4], capacity_shared[_d4], paired_rate_crn[_d4],
+unlabeled_rate[_d4], scarce_label[_d4], neural_generalist, unlabeled_scaling, pareto_front,
+misspecified; their claims are in ``claims.gaussian``.
 """
 
 from __future__ import annotations
@@ -87,6 +93,7 @@ class FamilySpec:
 
 EVALUATIONS = ("shared", "per_replicate")
 INPUT_SCALINGS = ("data", "population")
+GENERALIST_SEEDS = ("per_cell", "per_replicate")
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,7 @@ class GaussianConfig(GridConfig):
     evaluation: str = "shared"  # "shared" or "per_replicate" evaluation draws (module docstring)
     specialist_error: bool = False  # add the spec_risk column (module docstring)
     input_scaling: str = "data"  # "data" or "population" (module docstring)
+    generalist_seed: str = "per_cell"  # "per_cell" or "per_replicate" (module docstring)
     family_type: ClassVar[type] = FamilySpec
     common_noise: ClassVar[bool] = True
 
@@ -131,6 +139,11 @@ class GaussianConfig(GridConfig):
                 where,
                 f"input_scaling must be one of {INPUT_SCALINGS}, got {self.input_scaling!r}",
             )
+        if self.generalist_seed not in GENERALIST_SEEDS:
+            raise config_error(
+                where,
+                f"generalist_seed must be one of {GENERALIST_SEEDS}, got {self.generalist_seed!r}",
+            )
         if self.input_scaling == "population":
             if self.generalist.kind != "random_features":
                 raise config_error(
@@ -148,11 +161,17 @@ class GaussianConfig(GridConfig):
     @property
     def fingerprint_omit(self) -> tuple[str, ...]:
         """Fields the results-cache key leaves out at their defaults (``evaluation`` "shared",
-        ``specialist_error`` false, ``input_scaling`` "data"), so the tables computed before
-        they existed keep their key."""
+        ``specialist_error`` false, ``input_scaling`` "data", ``generalist_seed``
+        "per_cell"), so the tables computed before they existed keep their key."""
         omit = ("evaluation",) if self.evaluation == "shared" else ()
         omit += () if self.specialist_error else ("specialist_error",)
+        omit += ("generalist_seed",) if self.generalist_seed == "per_cell" else ()
         return omit + (("input_scaling",) if self.input_scaling == "data" else ())
+
+    def generalist_seed_key(self, cell) -> tuple[int, ...]:
+        if self.generalist_seed == "per_cell":
+            return super().generalist_seed_key(cell)
+        return (cell.replicate, cell.capacity_index, cell.weights_index)
 
     def pseudo_labelers(self, family: GaussianTaskFamily, unlabeled):
         if self.pseudo_labels.kind != "common_noise":
@@ -301,6 +320,7 @@ class GaussianKind(TwoStageGrid):
             evaluation=raw.get("evaluation", "shared"),
             specialist_error=raw.get("specialist_error", False),
             input_scaling=raw.get("input_scaling", "data"),
+            generalist_seed=raw.get("generalist_seed", "per_cell"),
         )
 
     def prepare(self, config: GaussianConfig, family) -> dict:

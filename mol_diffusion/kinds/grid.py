@@ -14,7 +14,8 @@ Seeds (``kinds.base.generator``; the first key entry says what a seed is for):
 
 - Common random numbers: within a replicate the data (n labeled pairs per task, nested across
   n; m unlabeled conditions, nested across m, with hidden true labels for the oracle) and the
-  generalist's own seed are shared by all methods and all n, and the specialists' seed (and so
+  generalist's own seed are shared by all methods and all n (``GridConfig.generalist_seed_key``;
+  a kind may share it across m too), and the specialists' seed (and so
   the pseudo-labels) is shared by all generalist capacities, so comparisons across methods and
   across capacities are paired. Evaluation draws are common to every cell of an experiment.
 - Batching: with a neural (``mlp``) generalist, the cells of one grid point that differ only by
@@ -255,6 +256,12 @@ class GridConfig:
         ``common_noise`` overrides this to build common_noise labels."""
         return self.pseudo_labels.build()
 
+    def generalist_seed_key(self, cell: Cell) -> tuple[int, ...]:
+        """The spawn key of the cell's generalist seed after ``FIT``: (replicate, m, capacity,
+        lambda), shared by every method and n (a kind's config may drop m; see
+        ``kinds.gaussian``'s ``generalist_seed``)."""
+        return (cell.replicate, cell.m, cell.capacity_index, cell.weights_index)
+
     def generalist_options(self, family) -> dict:
         """Constructor arguments of every cell's generalist that depend on the task family (a
         kind's config overrides this; none by default)."""
@@ -309,9 +316,7 @@ def _problem(config: GridConfig, cell: Cell, pools, family) -> GeneralistProblem
     """One cell's generalist training pairs (for two-stage, its specialists and pseudo-labels)."""
     labeled_pool, unlabeled_pool = pools
     weights = config.weights[cell.weights_index]
-    fit_generator = generator(
-        config, FIT, cell.replicate, cell.m, cell.capacity_index, cell.weights_index
-    )
+    fit_generator = generator(config, FIT, *config.generalist_seed_key(cell))
     run_name = f"{config.name}/{cell.label}"
     unlabeled = [(c[: cell.m], x[: cell.m]) for c, x in unlabeled_pool]
     if cell.method == "oracle":
