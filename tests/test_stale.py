@@ -187,3 +187,21 @@ def test_load_results_marks_each_table_current_or_stale(tmp_path):
     edit_meta_of.write_text(json.dumps(meta))
     (table,) = claims.load_results(results_dir=tmp_path).values()
     assert table.attrs["stale"].startswith("torch 1.0.0 -> ")
+
+
+def test_load_results_loads_a_control_that_has_no_claims_of_its_own(tmp_path):
+    # misspecified_floor compares with sample_complexity, whose own claims were retired
+    import shutil
+
+    from mol_diffusion import paths
+
+    assert not any(c.experiment == "sample_complexity" for c in claims.REGISTRY.values())
+    for name in ("misspecified", "sample_complexity"):
+        for suffix in (".csv", ".meta.json"):
+            shutil.copy(paths.RESULTS / f"{name}{suffix}", tmp_path)
+    tables = claims.load_results(results_dir=tmp_path)
+    assert set(tables) == {"misspecified", "sample_complexity"}
+    verdict = claims.evaluate(
+        "misspecified_floor", tables["misspecified"], results=tables, calibration=None
+    )
+    assert verdict.raw_verdict != "not evaluable", verdict.detail

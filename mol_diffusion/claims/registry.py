@@ -420,14 +420,17 @@ def _status(claim: Claim, table: pd.DataFrame, quick: bool) -> str:
 
 # ---------------------------------------------------------------- evaluation and outputs
 def load_results(quick: bool = False, results_dir=None) -> dict[str, pd.DataFrame]:
-    """Results tables found under ``results_dir`` (default ``experiments/results``;
+    """Results tables of the claims' experiments and controls found under ``results_dir``
+    (default ``experiments/results``;
     ``<name>-quick.csv`` when quick), each checked against its meta file (``sweeps.stored_table``:
     a damaged table raises ``ValueError``). Each table's ``attrs["stale"]`` says why it is not
     what the running code computes from its config, None when it is; verdicts on a stale table
     say so."""
     directory = paths.RESULTS if results_dir is None else Path(results_dir)
     tables = {}
-    for experiment in sorted({c.experiment for c in REGISTRY.values()}):
+    needed = {c.experiment for c in REGISTRY.values()}
+    needed |= {c.control for c in REGISTRY.values() if c.control}  # a control may have no claims
+    for experiment in sorted(needed):
         path = directory / f"{experiment}{'-quick' if quick else ''}.csv"
         if path.is_file():
             tables[experiment] = stored_table(load_experiment(experiment, quick=quick), path)
