@@ -194,16 +194,13 @@ def plot_capacity(table: pd.DataFrame, *, n: int | None = None, title: str = "")
             if r.empty:
                 continue
             x = np.array(sorted(r.num_params.unique()), dtype=float)
-            fit = stats.fit_power_law(r.num_params, r.risk, r.replicate, n_boot=0)
-            _band(
-                ax,
-                x,
-                r.groupby("num_params"),
-                "risk",
-                METHOD_STYLE[method],
-                f"{METHOD_STYLE[method]['label']} (slope {fit.slope:.2f})",
-            )
+            label = METHOD_STYLE[method]["label"]
+            if len(x) >= 3:  # a power-law fit needs three sizes (a quick run may have two)
+                fit = stats.fit_power_law(r.num_params, r.risk, r.replicate, n_boot=0)
+                label += f" (slope {fit.slope:.2f})"
+            _band(ax, x, r.groupby("num_params"), "risk", METHOD_STYLE[method], label)
         _loglog(ax, "generalist parameters p_gen", "scalarized excess score risk")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # grids of about one decade
         ax.set_title(title or f"Capacity at n = {n} ({n_seeds} seeds)")
         ax.legend(frameon=False)
     return fig
@@ -291,7 +288,7 @@ def plot_excess_vs_n(
         mean = _band(
             ax, x, excess.groupby("n"), "excess", METHOD_STYLE["two_stage"], "two-stage - oracle"
         )
-        if (mean > 0).all():
+        if (mean > 0).all() and len(x) >= 3:  # a quick run may have two values of n
             fit = stats.fit_power_law(
                 excess.n.astype(float), excess.excess, excess.replicate, n_boot=0
             )
@@ -428,7 +425,8 @@ def plot_excess_over_limit(frames: dict[str, pd.DataFrame]):
             mean = _band(ax, x, ex.groupby("m"), "excess", style, "two-stage - its limit")
             ax.plot(x, mean.iloc[0] * x[0] / x, color="k", ls=":", lw=0.8, label="slope -1")
             _loglog(ax, "unlabeled conditions per task m", "excess over the large-m limit")
-            ax.set_title(f"{title} ({ex.replicate.nunique()} seeds)")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # the grid spans about one decade
+            ax.set_title(f"{title}\n({ex.replicate.nunique()} seeds)", fontsize="medium")
             ax.legend(frameon=False)
         fig.tight_layout()
     return fig

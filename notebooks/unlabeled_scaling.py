@@ -114,7 +114,7 @@ rate = {}
 for name in ("unlabeled_rate", "unlabeled_rate_d4"):
     rate_config, rate_table = run_experiment(name, **run_options)
     dim, p_gen = rate_config.family.dim, int(rate_table.num_params.max())
-    title = f"d = {dim}, n = {rate_config.n[0]}, p_gen = {p_gen}, M = {rate_config.m[-1]}"
+    title = f"d = {dim}, n = {rate_config.n[0]}, p_gen = {p_gen}, limit M = {rate_config.m[-1]}"
     rate[title] = excess_over_limit(rate_table)
 fig = plotting.plot_excess_over_limit(rate)
 plotting.savefig(fig, "unlabeled_rate", figure_dir)
@@ -146,7 +146,8 @@ for name in ("scarce_label", "scarce_label_d4"):
     ratios[f"d = {dim}, n = {n}"] = np.exp(
         np.log(risk.labeled_only / risk.two_stage).groupby("num_params").mean()
     )
-pd.DataFrame(ratios).rename_axis("p_gen").round(2)  # geometric-mean labeled-only / two-stage
+# geometric-mean labeled-only / two-stage risk per generalist size, one block per family
+pd.concat(ratios, names=["family", "p_gen"]).round(2).rename("labeled-only / two-stage").to_frame()
 
 # %% [markdown]
 # ## Claims
