@@ -491,8 +491,8 @@ UNLABELED_RATE = dict(
     effect=-1.0,
     effect_reason="Proposition 3 with the pseudo-pairs as data: with the specialists fixed, "
     "two-stage is a least-squares fit of a fixed target on K m pairs, whose excess over its "
-    "m = infinity fit is p_gen d tau^2 / (K m) to first order, slope -1. What moves it: the "
-    "random design's N / (N - p) (local slope -1.05 at K m = 20 f features, the smallest m "
+    "m = infinity fit is p_gen tau^2 / (K m) to first order, slope -1. What moves it: the "
+    "random design's N / (N - p) (local slope -1.05 at K m = 19 to 21 f features, the smallest m "
     "here) and the limit taken at M = 16 x the largest m (risk(m) - risk(M) = C (1/m - 1/M), "
     "slope -1.00 to -1.07 over the range); the margin 0.25, as for paired_rate, separates "
     "1/m from 1/sqrt(m) and from 1/m^1.5",
