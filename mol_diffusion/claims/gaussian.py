@@ -38,6 +38,20 @@ MISSPECIFIED_CONTROL = "sample_complexity"  # the well-specified runs the floor 
 LARGE_N_POINTS = 2  # the misspecified floor: mean excess over the largest common grid values of n
 
 
+def _register_on_both_families(experiment: str, *claims) -> None:
+    """Register each ``(claim id, statement, rule, declaration)`` on ``experiment``
+    (dim = cond_dim = 2) and, with the id suffix ``_d4``, on ``<experiment>_d4``
+    (dim = cond_dim = 4), family by family; ``statement`` names the family as ``{family}``."""
+    for suffix, family in (("", "dim = cond_dim = 2"), ("_d4", "dim = cond_dim = 4")):
+        for claim_id, statement, rule, declaration in claims:
+            register(
+                f"{claim_id}{suffix}",
+                f"{experiment}{suffix}",
+                statement.format(family=family),
+                **declaration,
+            )(rule)
+
+
 def excess_over_oracle(
     table: pd.DataFrame, capacity: int, method: str = "two_stage"
 ) -> pd.DataFrame:
@@ -238,31 +252,30 @@ LS_CAPACITY_FREE = dict(
     "scale) a change of 0.4 specialist errors over the four doublings of p_gen, a fifth of the "
     "bound's allowance of 2, is the least a user choosing the generalist's size would act on",
 )
-for _suffix, _experiment, _family in (
-    ("", "capacity_regime", "dim = cond_dim = 2"),
-    ("_d4", "capacity_regime_d4", "dim = cond_dim = 4"),
-):
-    register(
-        f"ls_capacity_cost_labeled_only{_suffix}",
-        _experiment,
-        f"In the least-squares regime ({_family}), the labeled-only excess over the oracle grows"
+_register_on_both_families(
+    "capacity_regime",
+    (
+        "ls_capacity_cost_labeled_only",
+        "In the least-squares regime ({family}), the labeled-only excess over the oracle grows"
         " linearly in the generalist's parameter count.",
-        **LS_CAPACITY_COST,
-    )(_capacity_cost)
-    register(
-        f"specialist_bound{_suffix}",
-        _experiment,
-        f"In the least-squares regime ({_family}), the two-stage excess over the oracle is at"
+        _capacity_cost,
+        LS_CAPACITY_COST,
+    ),
+    (
+        "specialist_bound",
+        "In the least-squares regime ({family}), the two-stage excess over the oracle is at"
         " most twice the specialists' own error, for every generalist size.",
-        **SPECIALIST_BOUND,
-    )(_specialist_bound)
-    register(
-        f"ls_capacity_free_two_stage{_suffix}",
-        _experiment,
-        f"In the least-squares regime ({_family}), the two-stage excess over the oracle, in"
+        _specialist_bound,
+        SPECIALIST_BOUND,
+    ),
+    (
+        "ls_capacity_free_two_stage",
+        "In the least-squares regime ({family}), the two-stage excess over the oracle, in"
         " units of the specialists' error, does not change with the generalist's size.",
-        **LS_CAPACITY_FREE,
-    )(_ratio_slope)
+        _ratio_slope,
+        LS_CAPACITY_FREE,
+    ),
+)
 
 
 # ---------------------------------------------------------------- one feature class
@@ -378,33 +391,32 @@ SHARED_CAPACITY_FREE = dict(
     "classes), so this tests whether that rise is negligible here, not a consequence of the "
     "theory",
 )
-for _suffix, _experiment, _family in (
-    ("", "capacity_shared", "dim = cond_dim = 2"),
-    ("_d4", "capacity_shared_d4", "dim = cond_dim = 4"),
-):
-    register(
-        f"shared_capacity_cost_labeled_only{_suffix}",
-        _experiment,
-        f"With one feature class for every method ({_family}), the labeled-only excess over the"
+_register_on_both_families(
+    "capacity_shared",
+    (
+        "shared_capacity_cost_labeled_only",
+        "With one feature class for every method ({family}), the labeled-only excess over the"
         " oracle grows linearly in the generalist's parameter count.",
-        **SHARED_CAPACITY_COST,
-    )(_shared_capacity_cost)
-    register(
-        f"shared_specialist_bound{_suffix}",
-        _experiment,
-        f"With one feature class for every method ({_family}), the two-stage excess over the"
+        _shared_capacity_cost,
+        SHARED_CAPACITY_COST,
+    ),
+    (
+        "shared_specialist_bound",
+        "With one feature class for every method ({family}), the two-stage excess over the"
         " oracle is at most the specialists' own error (up to a margin of 1/4), for every"
         " generalist size.",
-        **SHARED_BOUND,
-    )(_shared_bound)
-    register(
-        f"shared_capacity_free_two_stage{_suffix}",
-        _experiment,
-        f"With one feature class for every method ({_family}), the two-stage excess over the"
+        _shared_bound,
+        SHARED_BOUND,
+    ),
+    (
+        "shared_capacity_free_two_stage",
+        "With one feature class for every method ({family}), the two-stage excess over the"
         " oracle, in units of the specialists' error, does not change with the generalist's"
         " size.",
-        **SHARED_CAPACITY_FREE,
-    )(_shared_ratio_slope)
+        _shared_ratio_slope,
+        SHARED_CAPACITY_FREE,
+    ),
+)
 
 
 # ---------------------------------------------------------------- the paired rate, isolated
@@ -440,17 +452,16 @@ CRN_PAIRED_RATE = dict(
     "direction has the same law at every n), so the slope is -1; the margin 0.25, as for "
     "paired_rate, separates 1/n from the 1/sqrt(n) of a nonparametric rate and from 1/n^1.5",
 )
-for _suffix, _experiment, _family in (
-    ("", "paired_rate_crn", "dim = cond_dim = 2"),
-    ("_d4", "paired_rate_crn_d4", "dim = cond_dim = 4"),
-):
-    register(
-        f"crn_paired_rate{_suffix}",
-        _experiment,
-        f"With the specialist term isolated ({_family}), two-stage excess over the oracle decays"
+_register_on_both_families(
+    "paired_rate_crn",
+    (
+        "crn_paired_rate",
+        "With the specialist term isolated ({family}), two-stage excess over the oracle decays"
         " in n at the specialists' rate 1/n.",
-        **CRN_PAIRED_RATE,
-    )(_crn_paired_rate)
+        _crn_paired_rate,
+        CRN_PAIRED_RATE,
+    ),
+)
 
 
 # ---------------------------------------------------------------- the unlabeled rate
@@ -497,18 +508,16 @@ UNLABELED_RATE = dict(
     "slope -1.00 to -1.07 over the range); the margin 0.25, as for paired_rate, separates "
     "1/m from 1/sqrt(m) and from 1/m^1.5",
 )
-for _suffix, _experiment, _family in (
-    ("", "unlabeled_rate", "dim = cond_dim = 2"),
-    ("_d4", "unlabeled_rate_d4", "dim = cond_dim = 4"),
-):
-    register(
-        f"unlabeled_rate{_suffix}",
-        _experiment,
-        f"At fixed large n ({_family}), two-stage excess over its own large-m limit decays in"
+_register_on_both_families(
+    "unlabeled_rate",
+    (
+        "unlabeled_rate",
+        "At fixed large n ({family}), two-stage excess over its own large-m limit decays in"
         " m at the rate 1/m.",
-        **UNLABELED_RATE,
-    )(_unlabeled_rate)
-
+        _unlabeled_rate,
+        UNLABELED_RATE,
+    ),
+)
 
 # ---------------------------------------------------------------- neural generalist
 register(
