@@ -202,18 +202,19 @@ def test_neural_claims_use_their_own_experiment_and_need_an_oracle():
 M_GRID = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
 
 
+@pytest.mark.parametrize("claim", ["unlabeled_decay", "unlabeled_decay_d4"])
 @settings(max_examples=3, deadline=None)
 @given(seed=st.integers(0, 10_000))
-def test_unlabeled_decay_three_verdicts(seed):
+def test_unlabeled_decay_three_verdicts(claim, seed):
     def law(floor_of_n):
         return lambda method, n, m, p, w: (floor_of_n(n if n else 1e9) + 2.0 / m, None)
 
     kw = dict(methods=("two_stage", "oracle"), n=[8, 32, 128], m=M_GRID, caps=[64], seed=seed)
     grows = table(law(lambda n: 0.02 + 0.5 / n), **kw)
-    assert raw("unlabeled_decay", grows) == "supported"
+    assert raw(claim, grows) == "supported"
     shrinks = table(law(lambda n: 0.02 + 0.0005 * n), **kw)
-    assert raw("unlabeled_decay", shrinks) == "contradicted"
-    assert raw("unlabeled_decay", disagree(grows, shrinks)) == "inconclusive"
+    assert raw(claim, shrinks) == "contradicted"
+    assert raw(claim, disagree(grows, shrinks)) == "inconclusive"
 
 
 WEIGHTS = [(1.0, 0.0), (0.75, 0.25), (0.5, 0.5), (0.25, 0.75), (0.0, 1.0)]
@@ -245,9 +246,13 @@ def test_pareto_claim_three_verdicts(seed):
     assert raw("pareto_front", disagree(good, far_other)) == "inconclusive"
 
 
+@pytest.mark.parametrize(
+    ("claim", "control_name"),
+    [("misspecified_floor", "sample_complexity"), ("misspecified_floor_d4", "capacity_regime_d4")],
+)
 @settings(max_examples=4, deadline=None)
 @given(seed=st.integers(0, 10_000))
-def test_misspecified_floor_three_verdicts(seed):
+def test_misspecified_floor_three_verdicts(claim, control_name, seed):
     def law(floor):
         return lambda method, n, m, p, w: (
             0.05 if method == "oracle" else 0.05 + floor + 1.0 / n,
@@ -262,15 +267,19 @@ def test_misspecified_floor_three_verdicts(seed):
         base=lambda p, w: 0.05,  # the oracle part is shared across methods (common random numbers)
     )
     control = table(law(0.001), **{**kw, "seed": seed + 1, "n": [8, 16, 32, 64, 128, 256]})
-    results = {"sample_complexity": control}
+    assert claims.REGISTRY[claim].control == control_name
+    results = {control_name: control}
     floor = table(law(0.02), **kw)
-    assert raw("misspecified_floor", floor, results) == "supported"
+    assert raw(claim, floor, results) == "supported"
     below = table(law(-0.0005), **kw)
-    assert raw("misspecified_floor", below, results) == "contradicted"
-    assert raw("misspecified_floor", disagree(floor, below), results) == "inconclusive"
-    # without its control the claim is not evaluable, never supported
-    v = claims.evaluate("misspecified_floor", floor, calibration=None)
-    assert v.verdict == "not evaluable" and "control" in v.detail
+    assert raw(claim, below, results) == "contradicted"
+    assert raw(claim, disagree(floor, below), results) == "inconclusive"
+    # without its control the claim is not evaluable, never supported; the other family's
+    # control does not stand in for it
+    other = {"sample_complexity": "capacity_regime_d4", "capacity_regime_d4": "sample_complexity"}
+    for given_results in ({}, {other[control_name]: control}):
+        v = claims.evaluate(claim, floor, results=given_results, calibration=None)
+        assert v.verdict == "not evaluable" and control_name in v.detail
 
 
 def test_missing_experiments_are_not_run_and_outputs_are_written(tmp_path):

@@ -502,15 +502,23 @@ def policy_scenarios(
     ]
 
 
-def unlabeled_floor_scenarios(seeds: int | None = None, results_dir=None):
+def unlabeled_floor_scenarios(claim_id: str, seeds: int | None = None, results_dir=None):
     """Per-seed floor(n_min) - floor(n_max) of two-stage risk = a m^b + c: the n_min curve's
     risks moved by a constant (natural scale) until the floor of its mean curve sits at the
-    target above the n_max curve's."""
-    claim = _claim("unlabeled_decay")
+    target above the n_max curve's. The pilot is read on the m grid of the experiment's config,
+    the grid the confirmatory run fits the floor on (a pilot may have more values of m)."""
+    claim = _claim(claim_id)
     table = _pilot(claim.experiment, results_dir)
+    m_grid = load_experiment(claim.experiment).m
+    missing = sorted(set(m_grid) - set(int(v) for v in table.m.unique()))
+    if missing:
+        raise ValueError(f"the pilot of {claim.experiment!r} has no runs at m = {missing}")
     cap = int(table.capacity.max())
     rows = table[
-        (table.method == "two_stage") & (table.weights_index == 0) & (table.capacity == cap)
+        (table.method == "two_stage")
+        & (table.weights_index == 0)
+        & (table.capacity == cap)
+        & table.m.isin(m_grid)
     ]
     n_values = sorted(int(v) for v in rows.n.unique())
     rows = rows[rows.n.isin([n_values[0], n_values[-1]])].sort_values(["replicate", *GRID_KEYS])
@@ -539,12 +547,12 @@ def unlabeled_floor_scenarios(seeds: int | None = None, results_dir=None):
     return _scenarios(claim.id, claim.experiment, seeds, build, _targets(claim), note)
 
 
-def misspecified_floor_scenarios(seeds: int | None = None, results_dir=None):
+def misspecified_floor_scenarios(claim_id: str, seeds: int | None = None, results_dir=None):
     """Per-seed excess over the oracle at the largest common n, misspecified minus the
     well-specified control (natural scale: the difference of means is linear in the model)."""
     from mol_diffusion.claims.gaussian import LARGE_N_POINTS
 
-    claim = _claim("misspecified_floor")
+    claim = _claim(claim_id)
     experiment, control = claim.experiment, claim.control
     tables = {name: _pilot(name, results_dir) for name in (experiment, control)}
     mis_table = tables[experiment]
@@ -711,9 +719,15 @@ SCENARIO_BUILDERS: dict[str, Callable] = {
         claim: partial(gaussian_advantage_scenarios, claim)
         for claim in ("scarce_advantage", "scarce_advantage_d4")
     },
-    "unlabeled_decay": unlabeled_floor_scenarios,
+    **{
+        claim: partial(unlabeled_floor_scenarios, claim)
+        for claim in ("unlabeled_decay", "unlabeled_decay_d4")
+    },
     "pareto_front": pareto_scenarios,
-    "misspecified_floor": misspecified_floor_scenarios,
+    **{
+        claim: partial(misspecified_floor_scenarios, claim)
+        for claim in ("misspecified_floor", "misspecified_floor_d4")
+    },
     "image_restoration": restoration_scenarios,
     "diffusion_policy": policy_scenarios,
     "diffusion_policy_reacher": lambda s, d: policy_scenarios(

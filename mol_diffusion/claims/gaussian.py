@@ -35,6 +35,7 @@ __all__ = [
 # ---------------------------------------------------------------- declared design constants
 PARETO_REFERENCE_FACTOR = 2.0  # reference point: 2 x the seed's oracle worst per-task risk (log)
 MISSPECIFIED_CONTROL = "sample_complexity"  # the well-specified runs the floor is compared with
+MISSPECIFIED_CONTROL_D4 = "capacity_regime_d4"  # the same, for the dim = cond_dim = 4 family
 LARGE_N_POINTS = 2  # the misspecified floor: mean excess over the largest common grid values of n
 
 
@@ -580,6 +581,17 @@ register(
     effect_reason="about a seventh of the oracle's risk (0.07 in the pilot): a floor difference "
     "a user would notice against the cost of more paired data",
 )(_unlabeled_decay)
+register(
+    "unlabeled_decay_d4",
+    "unlabeled_scaling_d4",
+    "At fixed n, two-stage risk falls in m to a floor, and the floor grows as n shrinks"
+    " (dim = cond_dim = 4).",
+    estimand="per-seed floor c of risk = a m^b + c at the smallest n minus at the largest n",
+    region=Region(low=0.0),
+    effect=0.027,
+    effect_reason="about a seventh of the oracle's risk (0.19 in the pilot), as for "
+    "unlabeled_decay: a floor difference a user would notice against the cost of more paired data",
+)(_unlabeled_decay)
 
 
 # ---------------------------------------------------------------- Pareto front
@@ -678,3 +690,29 @@ register(
     "cannot remove and a user would notice",
     control=MISSPECIFIED_CONTROL,
 )(_misspecified)
+
+
+def _misspecified_d4(table: pd.DataFrame, results: dict) -> Estimate:
+    """``misspecified_floor``'s rule on the dim = cond_dim = 4 family, against its own
+    well-specified control ``MISSPECIFIED_CONTROL_D4`` (the same class, m and pseudo-labels)."""
+    control = results.get(MISSPECIFIED_CONTROL_D4)
+    if control is None:
+        raise stats.InsufficientDataError(
+            f"needs the well-specified control {MISSPECIFIED_CONTROL_D4!r}"
+        )
+    return _misspecified(table, {MISSPECIFIED_CONTROL: control})
+
+
+register(
+    "misspecified_floor_d4",
+    "misspecified_d4",
+    "With non-linear tasks and linear specialists (dim = cond_dim = 4), two-stage excess over"
+    " the oracle stays at a floor above the well-specified control's at large n.",
+    estimand=f"per-seed mean (two-stage - oracle) risk at the {LARGE_N_POINTS} largest common n,"
+    " misspecified minus well-specified (Welch)",
+    region=Region(low=0.0),
+    effect=0.035,
+    effect_reason="a tenth of the oracle's risk (about 0.35 in the pilot), as for "
+    "misspecified_floor: a floor that more paired data cannot remove and a user would notice",
+    control=MISSPECIFIED_CONTROL_D4,
+)(_misspecified_d4)
