@@ -45,10 +45,14 @@ NB_STAMPS := $(NOTEBOOKS:%=$(BUILD)/%.stamp)
 REUSE     := $(filter 1 yes true,$(REUSE_STALE))
 NB_ARGS    = --log-level WARNING $(if $(REUSE),-p reuse_stale True) $(PAPERMILL_ARGS)
 
+# every quoted name in a notebook that has a config in experiments/ is one of its experiments
+# (run_experiment("x") or a loop over names)
 $(BUILD)/%.d: notebooks/%.py
 	@mkdir -p $(BUILD)
 	@printf '$(BUILD)/%s.stamp:' $* > $@
-	@grep -oE '(load|run)_experiment\("[A-Za-z0-9_]+"' $< | sed -E 's/.*\("([^"]+)"/ experiments\/\1.toml experiments\/results\/\1.meta.json/' | sort -u | tr -d '\n' >> $@
+	@for e in $$(grep -oE '"[A-Za-z0-9_]+"' $< | tr -d '"' | sort -u); do \
+	  [ -f experiments/$$e.toml ] && printf ' experiments/%s.toml experiments/results/%s.meta.json' $$e $$e; \
+	done >> $@; true
 	@echo >> $@
 
 # A table recomputed elsewhere (python -m mol_diffusion run) re-executes its notebooks; a

@@ -384,8 +384,9 @@ def plot_pairs_needed(frames: dict[str, dict[tuple[str, int], pd.DataFrame]]):
     return fig
 
 
-def plot_risk_vs_m(table: pd.DataFrame, floors: dict | None = None):
-    """Two-stage risk vs m for each n (and the oracle), log-log, with optional floor fits."""
+def plot_risk_vs_m(table: pd.DataFrame, floors: dict | None = None, *, title: str = ""):
+    """Two-stage risk vs m for each n (and the oracle), log-log, with optional floor fits
+    (``{n: stats.fit_power_law_with_floor(...)}``); ``title`` prefixes the axes title."""
     n_seeds = table.replicate.nunique()
     colors = plt.get_cmap("viridis")
     with figure_style():
@@ -404,7 +405,8 @@ def plot_risk_vs_m(table: pd.DataFrame, floors: dict | None = None):
             x = np.array(sorted(orc.m.unique()), dtype=float)
             _band(ax, x, orc.groupby("m"), "risk", METHOD_STYLE["oracle"], "oracle")
         _loglog(ax, "unlabeled conditions per task m", "scalarized excess score risk")
-        ax.set_title(f"Risk vs m ({n_seeds} seeds; dotted: fitted floors)")
+        prefix = f"{title}: " if title else ""
+        ax.set_title(f"{prefix}risk vs m ({n_seeds} seeds; dotted: fitted floors)")
         ax.legend(frameon=False)
     return fig
 

@@ -26,7 +26,8 @@
 # approximation error does not vanish with n, so two-stage should stop approaching the oracle:
 # a floor in n.
 #
-# Configurations: `experiments/unlabeled_scaling.toml`, `experiments/misspecified.toml`.
+# Configurations: `experiments/unlabeled_scaling[_d4].toml`, `experiments/misspecified[_d4].toml`
+# (dim = cond_dim = 2 and 4).
 
 # %% tags=["parameters"]
 quick = False  # a small, fast run: 2 seeds and coarse grids
@@ -52,46 +53,79 @@ run_options = dict(
     quick=quick, workers=workers, force=force, reuse_stale=reuse_stale, results_dir=results_dir
 )
 
-config, table = run_experiment("unlabeled_scaling", **run_options)
-print(
-    f"{len(table)} fits, {table.replicate.nunique()} seeds; n = {config.n}, m = {config.m}, "
-    f"p_gen = {sorted(table.num_params.unique())}"
+scaling = {}
+for name in ("unlabeled_scaling", "unlabeled_scaling_d4"):
+    config, table = run_experiment(name, **run_options)
+    scaling[name] = table
+    print(
+        f"{name}: d = {config.family.dim}, {len(table)} fits, {table.replicate.nunique()} seeds; "
+        f"n = {config.n}, m = {config.m}, p_gen = {sorted(table.num_params.unique())}"
+    )
+pd.concat(
+    {
+        name: t.groupby(["method", "n", "m"], dropna=False).risk.mean().unstack("m")
+        for name, t in scaling.items()
+    },
+    names=["experiment"],
 )
-table.groupby(["method", "n", "m"], dropna=False).risk.mean().unstack("m")
 
 # %% [markdown]
 # ## Risk against the number of unlabeled conditions
 #
-# Fits of risk = a m^b + c per n (dotted lines: the fitted floors c).
+# Fits of risk = a m^b + c per n (dotted lines: the fitted floors c), on both families:
+# `unlabeled_scaling.toml` (d = 2, p_spec = 9, n = 8 and 128, p_gen = 640) and
+# `unlabeled_scaling_d4.toml` (d = 4, p_spec = 30, n = 32 and 512, p_gen = 2304).
 
 # %%
-two_stage = table[table.method == "two_stage"]
-floors = {
-    int(n): stats.fit_power_law_with_floor(g.m, g.risk, g.replicate)
-    for n, g in two_stage.groupby("n")
-}
-fig = plotting.plot_risk_vs_m(table, floors)
-plotting.savefig(fig, "unlabeled_scaling_risk_vs_m", figure_dir)
-plt.show()
-pd.concat({n: f.summary_frame() for n, f in floors.items()}, names=["n"]).droplevel(1)
+fitted = {}
+for name, table in scaling.items():
+    dim = 4 if name.endswith("_d4") else 2
+    floors = {
+        int(n): stats.fit_power_law_with_floor(g.m, g.risk, g.replicate)
+        for n, g in table[table.method == "two_stage"].groupby("n")
+    }
+    fitted[f"d = {dim}"] = pd.concat(
+        {n: f.summary_frame() for n, f in floors.items()}, names=["n"]
+    ).droplevel(1)
+    fig = plotting.plot_risk_vs_m(table, floors, title=f"d = {dim}")
+    plotting.savefig(fig, f"{name}_risk_vs_m", figure_dir)
+    plt.show()
+pd.concat(fitted, names=["family"])
 
 # %% [markdown]
 # ## Misspecified tasks: linear specialists for non-linear means
+#
+# Both families with non-linearity 1.0 (`misspecified.toml`, d = 2; `misspecified_d4.toml`,
+# d = 4). The claims compare the excess at the largest n with a well-specified control of the
+# same class and m: sample_complexity (d = 2) and capacity_regime_d4 (d = 4). The floor of
+# excess = a n^b + c is fitted where the grid has four or more values of n (d = 2).
 
 # %%
-mis_config, mis = run_experiment("misspecified", **run_options)
-print(
-    f"non-linearity {mis_config.family.nonlinearity} of the conditional means, "
-    f"{mis_config.specialist.kind} specialists; n = {mis_config.n}, {mis.replicate.nunique()} seeds"
-)
-excess = claims.excess_over_oracle(mis, int(mis.capacity.max()))
-floor = stats.fit_power_law_with_floor(excess.n.astype(float), excess.excess, excess.replicate)
-fig = plotting.plot_excess_vs_n(
-    excess, reference_slope=-1.0, floor=floor, title="Misspecified tasks: two-stage minus oracle"
-)
-plotting.savefig(fig, "misspecified_excess_vs_n", figure_dir)
-plt.show()
-floor.summary_frame()
+floor_rows = {}
+for name in ("misspecified", "misspecified_d4"):
+    mis_config, mis = run_experiment(name, **run_options)
+    dim = mis_config.family.dim
+    print(
+        f"{name}: d = {dim}, non-linearity {mis_config.family.nonlinearity} of the conditional "
+        f"means, {mis_config.specialist.kind} specialists; n = {mis_config.n}, "
+        f"{mis.replicate.nunique()} seeds"
+    )
+    excess = claims.excess_over_oracle(mis, int(mis.capacity.max()))
+    floor = None
+    if excess.n.nunique() >= 4:
+        floor = stats.fit_power_law_with_floor(
+            excess.n.astype(float), excess.excess, excess.replicate
+        )
+        floor_rows[f"d = {dim}"] = floor.summary_frame()
+    fig = plotting.plot_excess_vs_n(
+        excess,
+        reference_slope=-1.0,
+        floor=floor,
+        title=f"Misspecified tasks (d = {dim}): two-stage minus oracle",
+    )
+    plotting.savefig(fig, f"{name}_excess_vs_n", figure_dir)
+    plt.show()
+pd.concat(floor_rows, names=["family"]).droplevel(1) if floor_rows else None
 
 # %% [markdown]
 # ## The unlabeled rate, with the class held fixed
@@ -156,8 +190,8 @@ pd.concat(ratios, names=["family", "p_gen"]).round(2).rename("labeled-only / two
 verdicts = claims.evaluate_all(quick=quick, results_dir=results_dir)
 if not quick and results_dir is None:  # keep claims.json / claims.tex complete after any run
     claims.write_outputs(verdicts)
-shown = ("unlabeled_scaling", "misspecified", "unlabeled_rate", "unlabeled_rate_d4")
-shown += ("scarce_label", "scarce_label_d4")
+shown = ("unlabeled_scaling", "misspecified", "unlabeled_rate", "scarce_label")
+shown += tuple(f"{name}_d4" for name in shown)
 mine = [v for v in verdicts if v.experiment in shown]
 print("\n\n".join(claims.describe(v) for v in mine))
 claims.verdict_frame(mine)
