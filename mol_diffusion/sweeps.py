@@ -9,7 +9,8 @@ and names the table's columns. What the engine adds:
   cells of a policy replicate, which share their expert rollouts); every other cell is a task
   of its own. Rows are the same either way (a kind's contract).
 - **Executors.** Tasks go to any process-based ``concurrent.futures.Executor`` (by default a
-  local pool of spawned workers with one torch thread each; Dask and submitit in
+  local pool of spawned workers with one torch thread each, kept across sweeps of the same code
+  by ``shared_executor``; Dask and submitit in
   ``mol_diffusion.executors``). Workers receive the kind object with the config, so a kind
   defined outside the library needs no registry in the child.
 - **Reproducibility.** Every seed derives from the experiment seed and the cell
@@ -34,6 +35,7 @@ and names the table's columns. What the engine adds:
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import hashlib
 import json
@@ -186,6 +188,32 @@ def default_executor(workers: int | None = None, *, fresh: bool = False) -> Exec
     )
 
 
+_SHARED_POOL: dict = {}  # at most one entry: (workers, code fingerprint) -> the pool
+
+
+def shared_executor(workers: int | None, code: str) -> Executor:
+    """The process's local pool of ``workers`` spawned workers for kinds whose code has
+    fingerprint ``code`` (``provenance.code_record``), started on first use and kept for the
+    sweeps that follow, so the sweeps of a notebook pay the worker start-up (about 3 s for two
+    workers here) once. Code that changed on disk, or another pool size, starts a new pool (the
+    old one is shut down): workers never run code other than what the table records."""
+    workers = (os.cpu_count() or 1) if workers is None else workers
+    key = (workers, code)
+    if key not in _SHARED_POOL:
+        _shutdown_shared()
+        _SHARED_POOL[key] = default_executor(workers)
+    return _SHARED_POOL[key]
+
+
+def _shutdown_shared() -> None:
+    while _SHARED_POOL:
+        _, pool = _SHARED_POOL.popitem()
+        pool.shutdown(cancel_futures=True)
+
+
+atexit.register(_shutdown_shared)
+
+
 def cell_cache_dir(config, results_dir=None) -> Path:
     """Where ``load_or_run`` keeps finished cells while a sweep runs:
     ``<results_dir>/cells/<name>[-quick]-<config fingerprint>-<code fingerprint>/``, so cells
@@ -329,8 +357,8 @@ def run_sweep(
         config: the experiment (a config parsed by its kind; ``config.kind`` runs it).
         executor: a process-based ``concurrent.futures.Executor`` (cells set torch's thread
             count, which is global to a process, so a thread pool would race); by default a
-            local process pool with ``workers`` processes, or the current process when
-            ``workers == 1``.
+            local process pool with ``workers`` processes (``shared_executor``: kept for the
+            next sweep with the same code), or the current process when ``workers == 1``.
         workers: pool size for the default executor (default: all cores).
         progress: show a progress bar (cells done, elapsed, time left) on stderr.
         cache_dir: if given, reuse the rows of cells finished earlier under it and store each
@@ -396,13 +424,15 @@ def run_sweep(
             owned = executor is None
             if owned:
                 _check_not_bootstrapping()
-            pool = default_executor(workers) if owned else executor
+            pool = shared_executor(workers, code) if owned else executor
+            done = False
             try:
                 futures = {
                     pool.submit(kind.run_cells, config, [grid[i] for i in t]): t for t in tasks
                 }
                 for future in as_completed(futures):
                     finished(futures[future], future.result())
+                done = True
             except BrokenProcessPool as err:
                 raise RuntimeError(
                     "a worker process died before finishing its cells. If this runs from a "
@@ -413,8 +443,8 @@ def run_sweep(
                     + ("; the cells finished so far are kept" if cache_dir is not None else "")
                 ) from err
             finally:
-                if owned:
-                    pool.shutdown(cancel_futures=True)
+                if owned and not done:  # an error or an interrupt: no task outlives the sweep
+                    _shutdown_shared()
     finally:
         bar.close()
     table = rows_table(

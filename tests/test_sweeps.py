@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 import torch
 
+from mol_diffusion import sweeps
 from mol_diffusion.config import load_experiment
 from mol_diffusion.kinds.grid import Cell, fit_cell, fit_cells
 from mol_diffusion.sweeps import comparable, load_or_run, run_sweep
@@ -132,6 +133,26 @@ def test_same_seed_same_table_with_one_and_two_workers_and_cache(tmp_path):
     changed = load_experiment(write(tmp_path, BASE.replace("seed = 1", "seed = 2")))
     rerun = load_or_run(changed, workers=1, progress=False, results_dir=tmp_path)
     assert not rerun.risk.equals(first.risk)
+
+
+def test_later_sweeps_reuse_the_pool_and_an_interrupted_one_drops_it(tmp_path, monkeypatch):
+    config = load_experiment(write(tmp_path, BASE))
+    one = run_sweep(config, workers=1, progress=False)
+    two = run_sweep(config, workers=2, progress=False)
+    (pool,) = sweeps._SHARED_POOL.values()
+    again = run_sweep(config, workers=2, progress=False)
+    assert list(sweeps._SHARED_POOL.values()) == [pool]  # no second start-up
+    for table in (two, again):
+        pd.testing.assert_frame_equal(comparable(one, config.kind), comparable(table, config.kind))
+
+    # a sweep that stops with an error leaves no pool (and no task) behind
+    def fail(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweeps, "_checked", fail)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(config, workers=2, progress=False)
+    assert not sweeps._SHARED_POOL
 
 
 NEURAL = BASE.replace(
