@@ -103,6 +103,10 @@ def paper_numbers(results: dict, verdicts: list[claims.Verdict]) -> dict[str, st
     numbers["numMsReplicates"] = str(load_experiment("misspecified").replicates)
     numbers["numPfReplicates"] = str(load_experiment("pareto_front").replicates)
     numbers.update(_misspecified_slope(results.get("misspecified")))
+    numbers.update(
+        _excess_by_n(results.get("misspecified_d4"), "numMsDFour"),
+        **_excess_by_n(results.get("capacity_regime_d4"), "numMsDFourControl"),
+    )
     numbers.update(_over_parameterized_slopes(table))
     numbers.update(_restoration_numbers(results.get("image_restoration")))
     for experiment, tag in POLICY_EXPERIMENTS.items():
@@ -185,6 +189,20 @@ def _misspecified_slope(table) -> dict[str, str]:
         numMsTopSlopeHigh=f"{high:.2f}",
         numMsTopN=", ".join(str(n) for n in top),
     )
+    return out
+
+
+def _excess_by_n(table, prefix: str) -> dict[str, str]:
+    """Descriptive: the seed-mean two-stage excess over the oracle at the largest capacity and
+    m, per n, as ``<prefix>Excess`` (values, 3 significant digits) and ``<prefix>N`` (the n)."""
+    out = {f"{prefix}Excess": "--", f"{prefix}N": "--"}
+    if table is None:
+        return out
+    cap, m = int(table.capacity.max()), int(table.m.max())
+    ex = claims.excess_over_oracle(table[(table.m == m) & (table.weights_index == 0)], cap)
+    mean = ex.groupby("n").excess.mean()
+    out[f"{prefix}Excess"] = ", ".join(f"{v:.3g}" for v in mean)
+    out[f"{prefix}N"] = ", ".join(str(int(n)) for n in mean.index)
     return out
 
 
