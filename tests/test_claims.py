@@ -191,12 +191,14 @@ def test_neural_claims_use_their_own_experiment_and_need_an_oracle():
         sc(sample_complexity_law(), **kw),
         sc(sample_complexity_law(ts_capacity=0.6, lo_capacity=-0.5), **kw),
     )
-    for claim in ("neural_capacity_free_two_stage", "neural_capacity_cost_labeled_only"):
-        assert claims.REGISTRY[claim].experiment == "neural_generalist"
-        assert raw(claim, good) == "supported"
-        assert raw(claim, bad) == "contradicted"
-        v = claims.evaluate(claim, good[good.method != "oracle"], calibration=None)
-        assert v.verdict == "not evaluable" and "no oracle rows" in v.detail
+    for suffix in ("", "_d4"):
+        for claim in ("neural_capacity_free_two_stage", "neural_capacity_cost_labeled_only"):
+            claim += suffix
+            assert claims.REGISTRY[claim].experiment == f"neural_generalist{suffix}"
+            assert raw(claim, good) == "supported"
+            assert raw(claim, bad) == "contradicted"
+            v = claims.evaluate(claim, good[good.method != "oracle"], calibration=None)
+            assert v.verdict == "not evaluable" and "no oracle rows" in v.detail
 
 
 M_GRID = (64, 128, 256, 512, 1024, 2048, 4096, 8192)

@@ -61,6 +61,7 @@ CROSS_CPU_RTOL = {  # measured largest relative difference x about 50, see the m
     "misspecified_d4": 1e-8,
     "unlabeled_scaling_d4": 1e-8,
     "neural_generalist": 1e-5,
+    "neural_generalist_d4": 1e-5,
     "image_restoration": 1e-5,
     "capacity_regime": 1e-8,
     "capacity_regime_d4": 1e-8,

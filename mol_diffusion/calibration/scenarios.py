@@ -691,6 +691,8 @@ SCENARIO_BUILDERS: dict[str, Callable] = {
         for claim in (
             "neural_capacity_free_two_stage",
             "neural_capacity_cost_labeled_only",
+            "neural_capacity_free_two_stage_d4",
+            "neural_capacity_cost_labeled_only_d4",
             "ls_capacity_cost_labeled_only",
             "ls_capacity_cost_labeled_only_d4",
             "shared_capacity_cost_labeled_only",

@@ -535,6 +535,20 @@ register(
     " smallest n grows with p_gen.",
     **CAPACITY_COST,
 )(_capacity_cost)
+register(
+    "neural_capacity_free_two_stage_d4",
+    "neural_generalist_d4",
+    "With MLP generalists of growing width (dim = cond_dim = 4), the two-stage excess over the"
+    " oracle at the smallest n does not grow with p_gen.",
+    **CAPACITY_FREE,
+)(_capacity_free)
+register(
+    "neural_capacity_cost_labeled_only_d4",
+    "neural_generalist_d4",
+    "With MLP generalists of growing width (dim = cond_dim = 4), the labeled-only excess over"
+    " the oracle at the smallest n grows with p_gen.",
+    **CAPACITY_COST,
+)(_capacity_cost)
 
 
 # ---------------------------------------------------------------- unlabeled decay
