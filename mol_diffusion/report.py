@@ -171,6 +171,13 @@ def _policy_numbers(table, experiment: str = "diffusion_policy", tag: str = "Dp"
     return numbers
 
 
+def _excess_at_largest(table):
+    """Two-stage excess over the oracle (``claims.excess_over_oracle``) at the table's largest
+    capacity and m, first weight vector."""
+    cap, m = int(table.capacity.max()), int(table.m.max())
+    return claims.excess_over_oracle(table[(table.m == m) & (table.weights_index == 0)], cap)
+
+
 def _misspecified_slope(table) -> dict[str, str]:
     """Descriptive, not a claim: the per-seed log-log slope in n of the misspecified two-stage
     excess over the oracle over the three largest n, with its 90% t-interval (a floor would
@@ -178,8 +185,7 @@ def _misspecified_slope(table) -> dict[str, str]:
     out = {k: "--" for k in ("numMsTopSlope", "numMsTopSlopeLow", "numMsTopSlopeHigh", "numMsTopN")}
     if table is None:
         return out
-    cap, m = int(table.capacity.max()), int(table.m.max())
-    ex = claims.excess_over_oracle(table[(table.m == m) & (table.weights_index == 0)], cap)
+    ex = _excess_at_largest(table)
     top = sorted(int(v) for v in ex.n.unique())[-3:]
     slopes = seed_slopes(ex[ex.n.isin(top)], "n", "excess", log_x=True, log_y=True)
     mean, low, high = claims.Component("", slopes).interval(1 - 2 * claims.ALPHA)
@@ -198,9 +204,7 @@ def _excess_by_n(table, prefix: str) -> dict[str, str]:
     out = {f"{prefix}Excess": "--", f"{prefix}N": "--"}
     if table is None:
         return out
-    cap, m = int(table.capacity.max()), int(table.m.max())
-    ex = claims.excess_over_oracle(table[(table.m == m) & (table.weights_index == 0)], cap)
-    mean = ex.groupby("n").excess.mean()
+    mean = _excess_at_largest(table).groupby("n").excess.mean()
     out[f"{prefix}Excess"] = ", ".join(f"{v:.3g}" for v in mean)
     out[f"{prefix}N"] = ", ".join(str(int(n)) for n in mean.index)
     return out

@@ -552,6 +552,12 @@ register(
 
 
 # ---------------------------------------------------------------- unlabeled decay
+FLOOR_DECAY = dict(  # the declaration unlabeled_decay[_d4] share (effects per family)
+    estimand="per-seed floor c of risk = a m^b + c at the smallest n minus at the largest n",
+    region=Region(low=0.0),
+)
+
+
 def _seed_floor(rows: pd.DataFrame, x: str, y: str) -> float:
     """The floor c of y = a x^b + c fitted to one seed's curve
     (``stats.fit_power_law_with_floor``)."""
@@ -589,8 +595,7 @@ register(
     "unlabeled_decay",
     "unlabeled_scaling",
     "At fixed n, two-stage risk falls in m to a floor, and the floor grows as n shrinks.",
-    estimand="per-seed floor c of risk = a m^b + c at the smallest n minus at the largest n",
-    region=Region(low=0.0),
+    **FLOOR_DECAY,
     effect=0.01,
     effect_reason="about a seventh of the oracle's risk (0.07 in the pilot): a floor difference "
     "a user would notice against the cost of more paired data",
@@ -600,8 +605,7 @@ register(
     "unlabeled_scaling_d4",
     "At fixed n, two-stage risk falls in m to a floor, and the floor grows as n shrinks"
     " (dim = cond_dim = 4).",
-    estimand="per-seed floor c of risk = a m^b + c at the smallest n minus at the largest n",
-    region=Region(low=0.0),
+    **FLOOR_DECAY,
     effect=0.027,
     effect_reason="about a seventh of the oracle's risk (0.19 in the pilot), as for "
     "unlabeled_decay: a floor difference a user would notice against the cost of more paired data",
@@ -657,6 +661,13 @@ register(
 
 
 # ---------------------------------------------------------------- misspecification
+MISSPECIFIED_FLOOR = dict(  # the declaration misspecified_floor[_d4] share
+    estimand=f"per-seed mean (two-stage - oracle) risk at the {LARGE_N_POINTS} largest common n,"
+    " misspecified minus well-specified (Welch)",
+    region=Region(low=0.0),
+)
+
+
 def _large_n_excess(table: pd.DataFrame, n_values: list[int]) -> np.ndarray:
     cap = int(table.capacity.max())
     rows = table[(table.weights_index == 0) & (table.m == table.m.max())]
@@ -696,9 +707,7 @@ register(
     "misspecified",
     "With non-linear tasks and linear specialists, two-stage excess over the oracle stays at a"
     " floor above the well-specified control's at large n.",
-    estimand=f"per-seed mean (two-stage - oracle) risk at the {LARGE_N_POINTS} largest common n,"
-    " misspecified minus well-specified (Welch)",
-    region=Region(low=0.0),
+    **MISSPECIFIED_FLOOR,
     effect=0.01,
     effect_reason="a tenth of the oracle's risk (about 0.10): a floor that more paired data "
     "cannot remove and a user would notice",
@@ -722,9 +731,7 @@ register(
     "misspecified_d4",
     "With non-linear tasks and linear specialists (dim = cond_dim = 4), two-stage excess over"
     " the oracle stays at a floor above the well-specified control's at large n.",
-    estimand=f"per-seed mean (two-stage - oracle) risk at the {LARGE_N_POINTS} largest common n,"
-    " misspecified minus well-specified (Welch)",
-    region=Region(low=0.0),
+    **MISSPECIFIED_FLOOR,
     effect=0.035,
     effect_reason="a tenth of the oracle's risk (about 0.35 in the pilot), as for "
     "misspecified_floor: a floor that more paired data cannot remove and a user would notice",
