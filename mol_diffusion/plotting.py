@@ -52,6 +52,7 @@ METHOD_STYLE = {
     "expert": {"color": "#000000", "marker": "", "label": "expert"},
     "nearest_neighbour": {"color": "#8c564b", "marker": "x", "label": "1-NN (own env)", "ls": "--"},
     "bc": {"color": "#e377c2", "marker": "+", "label": "MLP BC (own env)", "ls": "--"},
+    "control": {"color": "#ff7f0e", "marker": "s", "label": "well-specified control"},
 }
 POLICY_METHODS = ("two_stage_on_policy", "two_stage_offline", "labeled_only", "specialist")
 POLICY_BASELINES = ("nearest_neighbour", "bc")  # drawn dashed where the table has them
@@ -182,11 +183,62 @@ def plot_risk_vs_n(table: pd.DataFrame, *, m: int | None = None):
     return fig
 
 
+def _legend_below(ax, **kwargs) -> None:
+    """The axes' legend in one column below it, clear of the data (``savefig`` keeps it)."""
+    ax.legend(frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.22), **kwargs)
+
+
+def _mean_seed_slope(rows: pd.DataFrame, x: str, y: str) -> float:
+    """The mean over seeds of each seed's log-log slope of ``y`` in ``x``
+    (``claims.common.seed_slopes``, the capacity claims' estimand); InsufficientDataError when
+    a seed has a non-positive value."""
+    from mol_diffusion.claims.common import seed_slopes
+
+    return float(np.mean(seed_slopes(rows, x, y, log_x=True, log_y=True)))
+
+
+def _capacity_label(sel: pd.DataFrame, method: str, n: int, has_oracle: bool) -> str:
+    """Legend label of one method in ``plot_capacity``: its style label and the mean per-seed
+    log-log slope in p_gen of its excess over the oracle (a method with an oracle to compare
+    with) or of its risk (the oracle, or a table without oracle rows), saying which."""
+    label = METHOD_STYLE[method]["label"]
+    rows = sel[(sel.method == method) & ((sel.n == n) if method != "oracle" else sel.n.isna())]
+    if rows.num_params.nunique() < 3:  # a slope needs three sizes (a quick run may have two)
+        return label
+    if method == "oracle" or not has_oracle:
+        try:
+            return f"{label}: risk slope {_mean_seed_slope(rows, 'num_params', 'risk'):.2f}"
+        except stats.InsufficientDataError:
+            return label
+    from mol_diffusion.claims import excess_over_oracle
+
+    try:
+        ex = pd.concat(
+            [excess_over_oracle(sel, int(cap), method) for cap in sorted(rows.capacity.unique())]
+        )
+    except ValueError:  # a size without oracle rows
+        return f"{label}: no oracle at every size"
+    try:
+        slope = _mean_seed_slope(ex[ex.n == n], "num_params", "excess")
+    except stats.InsufficientDataError:  # an excess <= 0 has no log slope
+        return f"{label}: excess over oracle not > 0 on every seed"
+    return f"{label}: slope of excess over oracle {slope:.2f}"
+
+
 def plot_capacity(table: pd.DataFrame, *, n: int | None = None, title: str = ""):
-    """Excess risk vs generalist parameters at one n (default: the smallest), per method."""
+    """Risk vs generalist parameters at one n (default: the smallest), per method (log-log).
+
+    The curves are total risks (seed means, +/- 2 s.e.). The legend gives, per method, the mean
+    over seeds of the per-seed log-log slope in p_gen at that n, as the capacity claims compute
+    it: of the method's excess over the oracle (same replicate, m, capacity and lambda;
+    ``claims.excess_over_oracle``) when the table has oracle rows, of its total risk otherwise
+    (and for the oracle itself); the label says which. Rows: first lambda, largest m. The
+    legend sits below the axes.
+    """
     sel = table[(table.weights_index == 0) & (table.m == table.m.max())]
     n = int(sel.n.min()) if n is None else n
     n_seeds = sel.replicate.nunique()
+    has_oracle = bool((sel.method == "oracle").any())
     with figure_style():
         fig, ax = plt.subplots(figsize=(3.6, 2.8))
         for method in ("two_stage", "labeled_only", "oracle"):
@@ -194,15 +246,12 @@ def plot_capacity(table: pd.DataFrame, *, n: int | None = None, title: str = "")
             if r.empty:
                 continue
             x = np.array(sorted(r.num_params.unique()), dtype=float)
-            label = METHOD_STYLE[method]["label"]
-            if len(x) >= 3:  # a power-law fit needs three sizes (a quick run may have two)
-                fit = stats.fit_power_law(r.num_params, r.risk, r.replicate, n_boot=0)
-                label += f" (slope {fit.slope:.2f})"
+            label = _capacity_label(sel, method, n, has_oracle)
             _band(ax, x, r.groupby("num_params"), "risk", METHOD_STYLE[method], label)
         _loglog(ax, "generalist parameters p_gen", "scalarized excess score risk")
         ax.xaxis.set_minor_formatter(NullFormatter())  # grids of about one decade
         ax.set_title(title or f"Capacity at n = {n} ({n_seeds} seeds)")
-        ax.legend(frameon=False)
+        _legend_below(ax, title="mean per-seed log-log slope in p_gen", title_fontsize=7)
     return fig
 
 
@@ -275,11 +324,21 @@ def plot_least_squares_regime(frames: dict[str, pd.DataFrame], bound: float = 2.
 
 
 def plot_excess_vs_n(
-    excess: pd.DataFrame, *, reference_slope: float | None = -1.0, title: str = "", floor=None
+    excess: pd.DataFrame,
+    *,
+    reference_slope: float | None = -1.0,
+    title: str = "",
+    floor=None,
+    control: pd.DataFrame | None = None,
+    control_label: str = "well-specified control - oracle",
 ):
     """(method - oracle) risk vs n with the fitted power law (and optional floor fit).
 
     ``excess`` has columns n, replicate, excess (e.g. from ``claims.excess_over_oracle``).
+    ``control``, in the same columns, is drawn beside it with its own band (e.g. the
+    well-specified control of a misspecified run, same class and m), labelled
+    ``control_label``, and the title then gives both seed counts. The legend sits below the
+    axes.
     """
     n_seeds = excess.replicate.nunique()
     with figure_style():
@@ -312,9 +371,15 @@ def plot_excess_vs_n(
                 lw=1.0,
                 label=f"a n^b + c, floor {floor.c:.3g}",
             )
+        seeds = f"{n_seeds} seeds"
+        if control is not None and not control.empty:
+            xc = np.array(sorted(control.n.unique()), dtype=float)
+            _band(ax, xc, control.groupby("n"), "excess", METHOD_STYLE["control"], control_label)
+            seeds += f"; control {control.replicate.nunique()}"
+            title = f"{title}\n({seeds})" if title else ""
         _loglog(ax, "paired samples per task n", "excess over the oracle")
-        ax.set_title(title or f"Two-stage minus oracle ({n_seeds} seeds)")
-        ax.legend(frameon=False)
+        ax.set_title(title or f"Two-stage minus oracle ({seeds})")
+        _legend_below(ax)
     return fig
 
 

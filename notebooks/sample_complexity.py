@@ -94,9 +94,12 @@ oracle_risk = largest[largest.method == "oracle"].risk.mean()
 # ## Capacity at the smallest n
 #
 # The heart of the claim: at scarce labels, does the risk grow with the generalist's parameter
-# count? Slopes are log-log fits on seed means. This first design is over-parameterized at the
-# smallest n (next sections), so what it shows is described, not tested: the claims it used to
-# carry were retired in favour of the least-squares designs below and the scarce-label design
+# count? The curves are total risks; the legend's slopes are the mean over seeds of each seed's
+# log-log slope in p_gen of the method's excess over the oracle (the estimand of the capacity
+# rules; the oracle's own entry is the slope of its risk). This first design is
+# over-parameterized at the smallest n (next sections), so what it shows is described, not
+# tested: the claims it used to carry were retired in favour of the least-squares designs below
+# and the scarce-label design
 # (`experiments/scarce_label.toml`, shown in the unlabeled_scaling notebook).
 
 # %%
@@ -172,7 +175,7 @@ stats.interaction_test(
 #
 # Counted by pairs per output coordinate: `sample_complexity` at n = 8 has K n = 24 pairs for
 # 40-640 unknowns (over-parameterized, and ridge 1e-4); the least-squares runs have 384 pairs
-# for 20-320 unknowns (2-d) and 768 for 72-576 (4-d), ridge 1e-8.
+# for 20-320 unknowns (2-d) and 768 for 36-576 (4-d), ridge 1e-8.
 
 # %%
 regimes = {}
@@ -392,8 +395,10 @@ pd.concat(
 # n = 32, about one p_spec each), with an MLP oracle (the same network fitted on m true pairs
 # per task), so the capacity claims read the excess over the oracle, as for random features.
 # Every width has far more parameters than the K n = 24 (d = 2) or 96 (d = 4) pairs: the
-# over-parameterized regime. The table after the figures gives the excess over the oracle per
-# width, the claims' estimand before the per-seed slope.
+# over-parameterized regime. The figures draw total risks; their legends give the mean per-seed
+# slope in p_gen of each method's excess over the oracle, the claims' estimate. The table after
+# the figures gives the excess over the oracle per width, the claims' estimand before the
+# per-seed slope.
 
 # %%
 neural_excess = {}
