@@ -15,6 +15,7 @@ def test_readme_python_example_runs():
     assert namespace["risk"].scalarized > 0
     assert namespace["restored"].shape == (4, 64)
     assert tuple(namespace["chunk"].shape) == (2, 4, 2)  # (B, Ta, action dim)
+    assert namespace["psnr"].shape == namespace["ssim"].shape == (len(namespace["x_test"]),)
 
 
 def test_readme_notebook_commands_write_outside_the_committed_outputs():
