@@ -24,9 +24,10 @@ clipped estimate on the validation images:
         [--m 600] [--draws 8] [--target stationary] [--threads 1]
 
 Replicate r draws its pairs and degradation noise with seed ``PILOT_SEED + 1000 r + k`` (task k)
-and fits the CNN and labeled-only with ``PILOT_SEED + 1000 r + 999``, two-stage with
-``PILOT_SEED + 1000 r + 998``, the oracle's pairs and fit with ``PILOT_SEED + 500 + k`` and
-``PILOT_SEED + 501``; the validation degradations use ``PILOT_SEED - 1``. PILOT_SEED is used
+and fits the CNN and labeled-only with ``PILOT_SEED + 1000 r + 999`` (common random numbers:
+the same minibatch rows and noise for both), two-stage with
+``PILOT_SEED + 1000 r + 998``, the oracle's pairs and fit with ``PILOT_SEED + 600 + k`` and
+``PILOT_SEED + 610``; the validation degradations use ``PILOT_SEED - 1``. PILOT_SEED is used
 by no experiment. Writes ``experiments/results/pilot/restoration_defaults_<dataset>.csv`` (one
 row per method, n, replicate and task; the oracle's n is 0) and prints the task-averaged means.
 """
@@ -107,7 +108,7 @@ def run(
     if "conv" in methods:  # the oracle: m true pairs per task of the unlabeled split, once
         oracle_pairs = []
         for k, op in enumerate(fam.operators):
-            g = torch.Generator().manual_seed(PILOT_SEED + 500 + k)
+            g = torch.Generator().manual_seed(PILOT_SEED + 600 + k)
             pick = unlabeled[torch.randperm(len(unlabeled), generator=g)[:m].numpy()]
             x = fam.images[pick]
             oracle_pairs.append((op(x, g).reshape(m, -1), x.reshape(m, -1)))
@@ -115,12 +116,12 @@ def run(
         oracle = ConvScore(shape, **GENERALIST).fit(
             torch.cat([p[0] for p in oracle_pairs]),
             torch.cat([p[1] for p in oracle_pairs]),
-            generator=torch.Generator().manual_seed(PILOT_SEED + 501),
+            generator=torch.Generator().manual_seed(PILOT_SEED + 610),
         )
         seconds = time.perf_counter() - t0
         for k in range(len(val)):
             score("conv_oracle", 0, 0, k, oracle.posterior_mean_one_pass(val[k][0]), seconds)
-        g = torch.Generator().manual_seed(PILOT_SEED + 502)
+        g = torch.Generator().manual_seed(PILOT_SEED + 620)
         for draws_k, steps_k in agreement:  # the one-pass mean against sampled restorations
             for k in range(len(val)):
                 t0 = time.perf_counter()
@@ -146,8 +147,10 @@ def run(
                 cv = val[k][0]
                 per_task = {}
                 if "prior" in methods:
-                    for target in TARGETS:
-                        per_task[f"prior_{target}"] = GaussianPriorScore(shape, target=target)
+                    for prior_target in TARGETS:
+                        per_task[f"prior_{prior_target}"] = GaussianPriorScore(
+                            shape, target=prior_target
+                        )
                 if "ridge" in methods:
                     per_task["ridge"] = RidgeRestorer()
                 if "classical" in methods:
@@ -214,6 +217,7 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=8, help="pseudo-labels per condition")
     parser.add_argument("--target", default="stationary", choices=TARGETS)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=None, help="CSV path (default: see the docstring)")
     parser.add_argument(
         "--agreement",
         default="",
@@ -238,7 +242,7 @@ def main() -> None:
             tuple(int(v) for v in item.split("x")) for item in args.agreement.split(",") if item
         ),
     )
-    out = RESULTS / "pilot" / f"restoration_defaults_{args.dataset}.csv"
+    out = args.out or RESULTS / "pilot" / f"restoration_defaults_{args.dataset}.csv"
     table.to_csv(out, index=False)
     summary = table.groupby(["method", "n"]).agg(psnr=("psnr", "mean"), ssim=("ssim", "mean"))
     print(summary.unstack("n").round(3).to_string())

@@ -10,11 +10,13 @@ blind restorer), ``restore(c)``. Each tunes its own hyper-parameters on the pair
   penalty chosen from ``alphas`` by the exact leave-one-out error (the hat-matrix identity
   e_i / (1 - h_ii); Hastie, Tibshirani & Friedman, *The Elements of Statistical Learning*,
   2nd ed., eq. 7.52). Per task, or blind when fitted on every task's pairs.
-- ``ClassicalRestorer``: the scikit-image method for the task's degradation with the operator
-  known: total-variation denoising (``denoise_tv_chambolle``) for ``Denoise``, Wiener
-  deconvolution with the true blur kernel (``restoration.wiener``) for ``Deblur``, biharmonic
-  inpainting (``inpaint_biharmonic``) of the pixels that read 0 for ``Inpaint``. The TV weight
-  and the Wiener balance are the grid values with the least MSE on the task's pairs.
+- ``ClassicalRestorer``: the scikit-image method for the task's degradation:
+  total-variation denoising (``denoise_tv_chambolle``) for ``Denoise``; Wiener deconvolution
+  with the true blur kernel (``restoration.wiener``, which assumes periodic borders where the
+  task reflects) for ``Deblur``; biharmonic inpainting (``inpaint_biharmonic``) of the pixels
+  that read 0 for ``Inpaint`` (the mask read off the condition, as ``scores.prior`` does: on
+  digits, where about half the pixels are truly 0, this inpaints observed pixels too). The TV
+  weight and the Wiener balance are the grid values with the least MSE on the task's pairs.
 - ``BlindCNNRestorer``: a residual convolutional network x_hat = c + f(c) (``depth`` 3 x 3
   convolutions of ``channels`` channels, ReLU) trained with MSE and Adam on the pairs pooled
   over tasks; the task is not an input.
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mol_diffusion._validation import check_matrix, check_positive_int
+from mol_diffusion._validation import DivergenceError, check_matrix, check_positive_int
 from mol_diffusion.metrics import psnr
 from mol_diffusion.tasks.restoration import Deblur, Denoise, Inpaint, RestorationTasks
 
@@ -77,7 +79,9 @@ class RidgeRestorer:
     name = "ridge"
 
     def __init__(self, alphas: tuple[float, ...] = tuple(10.0**k for k in range(-4, 4))):
-        if not alphas or any(not isinstance(a, int | float) or a <= 0 for a in alphas):
+        if not alphas or any(
+            isinstance(a, bool) or not isinstance(a, int | float) or a <= 0 for a in alphas
+        ):
             raise ValueError(f"alphas must be positive numbers, got {alphas!r}")
         self.alphas = tuple(float(a) for a in alphas)
 
@@ -111,7 +115,7 @@ class RidgeRestorer:
 
 @dataclass
 class ClassicalRestorer:
-    """The scikit-image method for ``operator`` with the operator known (module docstring).
+    """The scikit-image method for ``operator`` (module docstring).
 
     Args:
         operator: the task's degradation (``Denoise``, ``Deblur`` or ``Inpaint``).
@@ -124,7 +128,7 @@ class ClassicalRestorer:
     image_shape: tuple[int, int]
     grid: tuple[float, ...] = tuple(float(v) for v in np.geomspace(1e-3, 10.0, 17))
 
-    name = "classical (operator known)"
+    name = "classical (scikit-image)"
 
     def __post_init__(self) -> None:
         if not isinstance(self.operator, Denoise | Deblur | Inpaint):
@@ -197,6 +201,12 @@ class BlindCNNRestorer:
             check_positive_int(value, name)
         if depth < 2:
             raise ValueError(f"depth must be >= 2, got {depth}")
+        if (
+            not isinstance(image_shape, tuple | list)
+            or len(image_shape) != 2
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in image_shape)
+        ):
+            raise ValueError(f"image_shape must be two positive integers, got {image_shape!r}")
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr!r}")
         self.image_shape = tuple(image_shape)
@@ -214,6 +224,11 @@ class BlindCNNRestorer:
     def fit(self, c, x, *, generator: torch.Generator) -> BlindCNNRestorer:
         c, x = _pairs(c, x)
         h, w = self.image_shape
+        if c.shape[1] != h * w or x.shape[1] != h * w:
+            raise ValueError(
+                f"BlindCNNRestorer for images {self.image_shape} needs c and x with {h * w} "
+                f"columns, got {c.shape[1]} and {x.shape[1]}"
+            )
         seed = int(torch.randint(2**62, (1,), generator=generator))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
@@ -225,7 +240,10 @@ class BlindCNNRestorer:
             idx = torch.randint(len(ci), (batch,), generator=generator)
             loss = ((ci[idx] + self.net(ci[idx]) - xi[idx]) ** 2).mean()
             if not torch.isfinite(loss):
-                raise FloatingPointError("BlindCNNRestorer: the MSE diverged; lower lr")
+                raise DivergenceError(
+                    f"BlindCNNRestorer: the training MSE became {float(loss)}; lower lr "
+                    f"(got {self.lr:g})"
+                )
             opt.zero_grad()
             loss.backward()
             opt.step()

@@ -64,6 +64,22 @@ def test_stationary_target_returns_a_stationary_covariance():
     torch.testing.assert_close(_stationary_target(cov, (h, w)), cov, atol=1e-10, rtol=0)
 
 
+def test_stationary_target_ignores_constant_pixels():
+    # the same stationary covariance with two pixels made constant (zero rows and columns):
+    # their zeros must not dilute the other pixels' offset averages, and rho(0) = 1 keeps
+    # every varying pixel's variance
+    h, w = 5, 4
+    yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
+    p = torch.stack([yy.flatten(), xx.flatten()], 1).to(torch.float64)
+    cov = 2.0 * torch.exp(-((p[:, None] - p[None]) ** 2).sum(-1) / 3.0)
+    keep = torch.ones(h * w, dtype=torch.float64)
+    keep[[0, 7]] = 0.0
+    masked = cov * keep[:, None] * keep[None, :]
+    torch.testing.assert_close(_stationary_target(masked, (h, w)), masked, atol=1e-10, rtol=0)
+    with pytest.raises(ValueError, match=r"images \(4, 4\) needs 16 columns, got 20"):
+        _stationary_target(cov, (4, 4))
+
+
 def test_blur_matrix_is_the_task_operator():
     x = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     K = blur_matrix((8, 8), 1.3)
@@ -81,9 +97,9 @@ def test_recovers_the_noise_level_of_a_denoising_task(sigma, seed):
     # 32 x 64 residuals: the MLE of s has relative sd about 1 / sqrt(2 * 2048) = 1.6%
     assert model.observation == "linear"
     assert model.noise_sd == pytest.approx(sigma, rel=0.08)
-    # a width that small is not resolvable under this noise, but the fitted operator is nearly
-    # the identity: at least 90% of an interior pixel's kernel mass stays on it (w <= 0.4 px)
-    assert float(blur_matrix((8, 8), model.width)[27, 27]) >= 0.9
+    # no blur: w = 0 is in the profile-likelihood set (widths up to 0.3 px leave < 4e-6 of
+    # the kernel's mass off centre, so their residuals equal w = 0's) and it is the smallest
+    assert model.width == 0.0
 
 
 @settings(max_examples=6, deadline=None)
@@ -94,6 +110,12 @@ def test_recovers_the_blur_width_and_noise_of_a_deblurring_task(width, seed):
     assert model.observation == "linear"
     assert abs(model.width - width) <= 0.05 + 1e-9  # the grid's step is 0.05 px
     assert model.noise_sd == pytest.approx(0.02, rel=0.25)
+
+
+def test_weights_are_validated():
+    x = torch.rand(5, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="weights must be non-negative with a positive sum"):
+        shrunk_covariance(x, -torch.ones(5, dtype=torch.float64))
 
 
 def test_inpainting_is_a_mask_and_its_posterior_mean_is_the_gaussian_conditional():

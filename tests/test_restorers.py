@@ -91,7 +91,7 @@ def test_metrics_agree_with_psnr_and_ssim_is_one_for_the_clean_image():
     assert ssim.shape == (5,) and (ssim < 1).all()
     _, same = restoration_metrics(x + 1e-9, x, (8, 8))
     np.testing.assert_allclose(same, 1.0, atol=1e-6)
-    assert DegradedInput().fit(c, x).restore(c) is not None
+    torch.testing.assert_close(DegradedInput().fit(c, x).restore(c), c, rtol=0, atol=0)
 
 
 def test_validation_split_is_a_partition_of_the_train_split_by_source():
@@ -109,5 +109,9 @@ def test_clear_errors():
         ClassicalRestorer("blur", (8, 8))
     with pytest.raises(ValueError, match="depth must be >= 2"):
         BlindCNNRestorer((8, 8), depth=1)
+    with pytest.raises(ValueError, match="alphas must be positive"):
+        RidgeRestorer(alphas=(True,))
+    with pytest.raises(ValueError, match="image_shape must be two positive integers"):
+        BlindCNNRestorer((8,))
     with pytest.raises(ValueError, match="fraction must be in"):
         validation_split(RestorationSpec(tasks=(("denoise", ()),)).build(), 1.0)

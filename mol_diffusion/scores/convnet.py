@@ -18,9 +18,11 @@ emb(t) the sinusoidal time embedding and (c_skip, c_out) the preconditioning of 
 
 Training minimises the per-sample DSM loss, times ``loss_weighting``: ``dsm`` (weight 1, the
 score-matching loss) or ``edm`` (weight (s^2 + v) / v with s = sigma / alpha and v the mean
-per-pixel data variance, which makes the loss on F equally weighted at every noise level,
-Karras et al., 2022, Sec. 5; the clean-image prediction at the largest noise level, where x_t
-carries no information, is then a least-squares fit of E[x | c]: ``posterior_mean_one_pass``).
+per-pixel data variance, which makes the loss on F equally weighted at every noise level where
+a pixel's variance is v, Karras et al., 2022, Sec. 5; the clean-image prediction at the largest
+noise level, where x_t carries almost no information (alpha(1)^2 = 4e-5 at the default
+schedule), is then a least-squares fit of E[x | c]: ``posterior_mean_one_pass``; under ``dsm``
+that level has weight about v / s^2 and its prediction is fitted far less well).
 Adam with the cosine schedule of ``nets.cosine_lr`` and an EMA of the weights; every draw comes
 from the generator passed to ``fit``. float32 computation.
 

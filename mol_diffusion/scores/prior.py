@@ -8,21 +8,30 @@ with one of two observation models, chosen from the task's pairs (``operator = "
 named in the config:
 
 - **linear**: A = K_w, a normalized Gaussian blur of standard deviation w pixels with
-  reflecting borders (``tasks.Deblur``); w = 0 is the identity, i.e. denoising. w is the grid
-  value of ``widths`` with the least mean squared residual c - K_w x over the pairs, and s^2
-  that residual (the Gaussian MLE of the noise variance), floored at ``min_variance``.
+  reflecting borders (``tasks.Deblur``: the model knows the task's blur family); w = 0 is the
+  identity, i.e. denoising. w is the smallest grid value of ``widths`` in the 95% profile-
+  likelihood set of the Gaussian noise model, N log(r_w / r_min) <= 3.84 with r_w the mean
+  squared residual c - K_w x over the N = n dim residuals (so a blur is fitted only when the
+  pairs show one), and s^2 = r_w (the Gaussian MLE of the noise variance at w), floored at
+  ``min_variance``.
 - **mask**: A = diag(o(c)) keeps the pixels that read non-zero, s^2 = ``min_variance``
   (inpainting without noise: a hidden pixel reads 0, so the mask is read off the condition; an
-  observed pixel that is truly 0 counts as hidden, which under a continuous prior has
-  probability 0). Chosen by ``auto`` when every pixel of every pair reads either its clean value
+  observed pixel that is truly 0 counts as hidden. On digits about half the pixels are truly 0,
+  so this model discards observations: it is the class's limit, not an exact account of the
+  task). Chosen by ``auto`` when every pixel of every pair reads either its clean value
   or 0, and some read 0 where the clean value is not.
 
 The prior is fitted to the task's clean images x alone: mu their weighted mean, Sigma their
 weighted covariance S shrunk towards a target T,  Sigma = lambda T + (1 - lambda) S, with T the
 scaled identity tr(S)/dim I (Ledoit & Wolf 2004, J. Multivariate Anal. 88, 365-411, Theorem 1
 with their estimator of Section 3.3) or diag(S) (the same estimator for the off-diagonal part:
-Schafer & Strimmer 2005, Stat. Appl. Genet. Mol. Biol. 4, art. 32, target "D"). With weights
-w_k summing to 1, the estimator's sum (1/n^2) sum_k ||x_k x_k^T - S||^2 is sum_k w_k^2 ||...||^2
+Schafer & Strimmer 2005, Stat. Appl. Genet. Mol. Biol. 4, art. 32, target "D") or a
+*stationary* target: S's variances with the correlation averaged over the pixel pairs at each
+offset (a translation-invariant correlation, projected onto the positive semi-definite
+matrices; ``_stationary_target``). For the stationary target the intensity is the same plug-in
+formula with T in place of the identity target; it ignores T's own estimation error, so it is a
+heuristic there, chosen on validation data, not an optimal-shrinkage result. With weights w_k
+summing to 1, the estimator's sum (1/n^2) sum_k ||x_k x_k^T - S||^2 is sum_k w_k^2 ||...||^2
 (equal weights give theirs).
 
 The posterior is Gaussian and exact:
@@ -34,8 +43,8 @@ at level t is -(alpha^2 Cov[x|c] + sigma^2 I)^{-1} (x_t - alpha E[x|c]), so samp
 draws (``sample_exact``) and the exact posterior mean (``mean``) agree.
 
 p_spec = dim (mu) + dim (dim + 1) / 2 (Sigma) + the operator's fitted parameters (w and s for
-linear, none for mask) (``num_params``). The shrinkage makes the effective number smaller at
-small n; the count is the class's, not the fit's.
+linear, s alone for ``denoise``, none for mask) (``num_params``). The shrinkage makes the
+effective number smaller at small n; the count is the class's, not the fit's.
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ from mol_diffusion._validation import (
     check_generator,
     check_matrix,
     check_positive_float,
+    check_sample_weights,
 )
 from mol_diffusion.schedules import VPSchedule, check_schedule
 from mol_diffusion.scores.base import ScoreModelBase
@@ -85,19 +95,30 @@ def _max_width(image_shape: tuple[int, int]) -> float:
 
 
 def _stationary_target(S: torch.Tensor, image_shape: tuple[int, int]) -> torch.Tensor:
-    """T_ij = sqrt(S_ii S_jj) rho(p_i - p_j): S's variances with the correlation averaged over
-    pixel pairs at each offset p_i - p_j (a translation-invariant correlation), projected onto
-    the positive semi-definite matrices; shape of S."""
+    """T_ij = sqrt(S_ii S_jj) rho(p_i - p_j), projected onto the positive semi-definite
+    matrices: S's variances (T_ii = S_ii before the projection) with the correlation averaged
+    over the pixel pairs at each offset p_i - p_j whose pixels both vary (a constant pixel has no
+    correlation to average), rho(0) = 1; shape of S."""
     h, w = image_shape
+    if S.shape != (h * w, h * w):
+        raise ValueError(
+            f"target 'stationary' for images {tuple(image_shape)} needs {h * w} columns, got "
+            f"{S.shape[0]}"
+        )
     yy, xx = torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")
     yy, xx = yy.flatten(), xx.flatten()
     offset = (yy[:, None] - yy[None, :] + h - 1) * (2 * w - 1) + (xx[:, None] - xx[None, :] + w - 1)
-    sd = torch.diagonal(S).clamp(min=1e-12).sqrt()
-    corr = (S / sd[:, None] / sd[None, :]).flatten()
+    var = torch.diagonal(S)
+    varies = var > 1e-12 * max(float(var.max()), 1e-300)
+    sd = var.clamp(min=0).sqrt()
+    both = (varies[:, None] & varies[None, :]).flatten()
+    corr = (S / sd.clamp(min=1e-300)[:, None] / sd.clamp(min=1e-300)[None, :]).flatten()
     ids = offset.flatten()
     bins = (2 * h - 1) * (2 * w - 1)
-    rho = torch.zeros(bins, dtype=S.dtype).index_add_(0, ids, corr)
-    rho = rho / torch.bincount(ids, minlength=bins).to(S.dtype)
+    total = torch.zeros(bins, dtype=S.dtype).index_add_(0, ids[both], corr[both])
+    count = torch.bincount(ids[both], minlength=bins).to(S.dtype)
+    rho = torch.where(count > 0, total / count.clamp(min=1), torch.zeros_like(total))
+    rho[(h - 1) * (2 * w - 1) + (w - 1)] = 1.0  # offset 0
     T = sd[:, None] * rho[offset] * sd[None, :]
     # an offset-averaged correlation need not be positive semi-definite: project it
     evals, evecs = torch.linalg.eigh(T)
@@ -120,6 +141,7 @@ def shrunk_covariance(
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
     n, dim = x.shape
+    weights = check_sample_weights(weights, n)
     w = torch.full((n,), 1.0 / n, dtype=torch.float64) if weights is None else weights
     w = w.to(torch.float64) / w.sum()
     mu = w @ x
@@ -154,7 +176,8 @@ class GaussianPriorScoreConfig:
     image_shape: (H, W) of the images; dim = cond_dim = H W.
     operator: the observation model: ``auto`` (chosen from the pairs), ``linear`` (blur of a
         fitted width, 0 allowed), ``denoise`` (width 0), ``deblur`` (width > 0) or ``mask``.
-    target: the covariance shrinkage target, ``identity`` or ``diagonal``.
+    target: the covariance shrinkage target, ``identity``, ``diagonal`` or ``stationary``
+        (module docstring).
     widths: candidate blur widths in pixels for the linear model, each in [0, (min(H, W) - 1)
         / 3] (the kernel must fit the image); default 0 to 3 px in steps of 0.05, those that fit.
     min_variance: floor on the noise variance s^2 and on the posterior covariance's
@@ -247,13 +270,21 @@ class GaussianPriorScore(ScoreModelBase):
             self.A = None
             return
         wts = torch.full((c.shape[0],), 1.0 / c.shape[0], dtype=torch.float64) if w is None else w
-        best = None
-        for width in self.config.widths:
-            K = blur_matrix(self.config.image_shape, width)
-            resid = float(wts @ ((c64 - x64 @ K.T) ** 2).mean(1))
-            if best is None or resid < best[0]:
-                best = (resid, width, K)
-        resid, self.width, self.A = best
+        resids = [
+            float(wts @ ((c64 - x64 @ blur_matrix(self.config.image_shape, v).T) ** 2).mean(1))
+            for v in self.config.widths
+        ]
+        # the smallest width in the 95% profile-likelihood set of the Gaussian noise model with
+        # N = n dim residuals: N log(r_w / r_min) <= chi2_1(0.95) = 3.84 (least residual alone
+        # picks a slight blur for about half of the pure-denoising fits at n = 8)
+        n_resid = c.shape[0] * dim
+        r_min = max(min(resids), floor)
+        inside = [
+            i for i, r in enumerate(resids) if n_resid * math.log(max(r, floor) / r_min) <= 3.84
+        ]
+        pick = min(inside, key=lambda i: self.config.widths[i])
+        self.width, resid = self.config.widths[pick], resids[pick]
+        self.A = blur_matrix(self.config.image_shape, self.width)
         self.observation = "linear"
         self.noise_sd = math.sqrt(max(resid, floor))
         G = self.A @ self.Sigma @ self.A.T + self.noise_sd**2 * torch.eye(dim, dtype=torch.float64)
@@ -346,4 +377,7 @@ class GaussianPriorScore(ScoreModelBase):
     @property
     def num_params(self) -> int:
         dim, _ = self._require_fitted()
-        return dim + dim * (dim + 1) // 2 + (2 if self.observation == "linear" else 0)
+        if self.observation == "mask":
+            return dim + dim * (dim + 1) // 2
+        fitted_width = len(self.config.widths) > 1  # denoise fixes w = 0
+        return dim + dim * (dim + 1) // 2 + 1 + int(fitted_width)
