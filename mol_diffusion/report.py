@@ -10,9 +10,13 @@
 - ``paper/generated/policy.tex``: the diffusion-policy table per environment
   (``\\policyTable``): every method's normalized score and goal success rate at the smallest
   and the largest n, H = max(H),
-- the claims, calibration and policy tables of ``README.md`` between ``<!-- claims:begin -->`` /
-  ``<!-- claims:end -->``, ``<!-- calibration:begin -->`` / ``<!-- calibration:end -->`` and
-  ``<!-- policy:begin -->`` / ``<!-- policy:end -->``.
+- ``paper/generated/restoration_pilot.tex``: the restoration pilot on a validation split
+  (``\\restorationPilotTable``) from ``experiments/results/pilot/restoration_defaults_digits.csv``
+  (``experiments/search_restoration_defaults.py``): PSNR and SSIM per method and n,
+- the claims, calibration, policy and restoration-pilot tables of ``README.md`` between
+  ``<!-- claims:begin -->`` / ``<!-- claims:end -->``, ``<!-- calibration:begin -->`` /
+  ``<!-- calibration:end -->``, ``<!-- policy:begin -->`` / ``<!-- policy:end -->`` and
+  ``<!-- restoration-pilot:begin -->`` / ``<!-- restoration-pilot:end -->``.
 
 ``python -m mol_diffusion report`` runs it; ``make figures`` calls it after the notebooks.
 """
@@ -40,6 +44,24 @@ __all__ = [
 README_BEGIN, README_END = "<!-- claims:begin -->", "<!-- claims:end -->"
 CALIBRATION_BEGIN, CALIBRATION_END = "<!-- calibration:begin -->", "<!-- calibration:end -->"
 POLICY_BEGIN, POLICY_END = "<!-- policy:begin -->", "<!-- policy:end -->"
+PILOT_BEGIN, PILOT_END = "<!-- restoration-pilot:begin -->", "<!-- restoration-pilot:end -->"
+RESTORATION_PILOT = "restoration_defaults_digits.csv"  # under experiments/results/pilot/
+RESTORATION_PILOT_ROWS = (  # (method, label) in the order of the table; absent rows are skipped
+    ("conv_oracle", "ConvScore oracle (600 true pairs per task), one pass"),
+    ("conv_oracle_32x200", "ConvScore oracle, mean of 32 draws x 200 steps"),
+    ("conv_oracle_32x50", "ConvScore oracle, mean of 32 draws x 50 steps"),
+    ("conv_oracle_8x50", "ConvScore oracle, mean of 8 draws x 50 steps"),
+    ("conv_two_stage", "ConvScore two-stage (8 draws per condition)"),
+    ("conv_labeled_only", "ConvScore labeled-only"),
+    ("prior_stationary", "Gaussian-prior specialist, stationary target"),
+    ("prior_diagonal", "Gaussian-prior specialist, diagonal target"),
+    ("prior_identity", "Gaussian-prior specialist, identity target"),
+    ("blind_cnn", "blind CNN (MSE)"),
+    ("ridge", "ridge per task"),
+    ("blind_ridge", "blind ridge"),
+    ("classical", "classical (scikit-image)"),
+    ("degraded", "degraded input"),
+)
 POLICY_EXPERIMENTS = {"diffusion_policy": "Dp", "diffusion_policy_reacher": "Dr"}
 """The policy experiments (one per environment family) and their paper-macro tags."""
 POLICY_TABLE_MACROS = {
@@ -526,11 +548,79 @@ def policy_tex(
     return "\n".join(lines) + "\n"
 
 
+def restoration_pilot_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per method (``RESTORATION_PILOT_ROWS`` order) and n: the task-averaged PSNR's mean and
+    standard deviation over replicates and the mean SSIM; n = 0 marks the oracle (its m true
+    pairs). Columns: method, label, n, psnr, psnr_sd, ssim, replicates."""
+    per_rep = table.groupby(["method", "n", "replicate"])[["psnr", "ssim"]].mean().reset_index()
+    out = per_rep.groupby(["method", "n"]).agg(
+        psnr=("psnr", "mean"),
+        psnr_sd=("psnr", "std"),
+        ssim=("ssim", "mean"),
+        replicates=("replicate", "nunique"),
+    )
+    rows = []
+    for method, label in RESTORATION_PILOT_ROWS:
+        if method in out.index.get_level_values("method"):
+            for n, r in out.loc[method].iterrows():
+                rows.append({"method": method, "label": label, "n": int(n), **r.to_dict()})
+    return pd.DataFrame(rows)
+
+
+def _pilot_cell(summary: pd.DataFrame, method: str, n: int) -> str:
+    r = summary[(summary.method == method) & (summary.n == n)]
+    if r.empty:
+        return ""
+    r = r.iloc[0]
+    sd = "" if r.replicates < 2 else f" ± {r.psnr_sd:.2f}"
+    return f"{r.psnr:.2f}{sd} ({r.ssim:.3f})"
+
+
+def restoration_pilot_markdown(summary: pd.DataFrame) -> str:
+    """The README's restoration-pilot table: PSNR (dB) mean ± sd over replicates (SSIM)."""
+    ns = [n for n in sorted(summary.n.unique()) if n > 0]
+    lines = [
+        "| method | " + " | ".join(f"n = {n}" for n in ns) + " | oracle |",
+        "| --- |" + " ---: |" * (len(ns) + 1),
+    ]
+    for method in dict.fromkeys(summary.method):
+        label = summary[summary.method == method].label.iloc[0]
+        cells = [_pilot_cell(summary, method, n) for n in (*ns, 0)]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def restoration_pilot_tex(summary: pd.DataFrame | None) -> str:
+    """``\\restorationPilotTable``: the table of ``restoration_pilot_markdown`` in LaTeX."""
+    esc = claims.tex_escape
+    if summary is None or summary.empty:
+        return "\\newcommand{\\restorationPilotTable}{no restoration pilot table}\n"
+    ns = [n for n in sorted(summary.n.unique()) if n > 0]
+    lines = [
+        f"% Generated by mol_diffusion.report from experiments/results/pilot/{RESTORATION_PILOT}.",
+        r"\newcommand{\restorationPilotTable}{%",
+        r"\begin{tabular}{l" + "r" * (len(ns) + 1) + "}",
+        r"\hline",
+        "method & " + " & ".join(f"$n = {n}$" for n in ns) + r" & oracle \\",
+        r"\hline",
+    ]
+    for method in dict.fromkeys(summary.method):
+        label = summary[summary.method == method].label.iloc[0]
+        cells = [_pilot_cell(summary, method, n).replace("±", r"$\pm$") for n in (*ns, 0)]
+        lines.append(" & ".join([esc(label), *cells]) + r" \\")
+    lines += [r"\hline", r"\end{tabular}}"]
+    return "\n".join(lines) + "\n"
+
+
 def update_readme(
-    verdicts: list[claims.Verdict], summary=None, readme=None, policy: str | None = None
+    verdicts: list[claims.Verdict],
+    summary=None,
+    readme=None,
+    policy: str | None = None,
+    pilot: str | None = None,
 ) -> None:
     """Replace the README's claims (and, given a summary, calibration; given a policy table,
-    policy) blocks."""
+    policy; given a restoration-pilot table, that) blocks."""
     readme = readme or paths.ROOT / "README.md"
     text = _replace_block(
         readme.read_text(), README_BEGIN, README_END, readme_table(verdicts), readme
@@ -541,6 +631,8 @@ def update_readme(
         )
     if policy is not None:
         text = _replace_block(text, POLICY_BEGIN, POLICY_END, policy, readme)
+    if pilot is not None:
+        text = _replace_block(text, PILOT_BEGIN, PILOT_END, pilot, readme)
     write_if_changed(readme, text)
 
 
@@ -565,7 +657,11 @@ def write_report(results_dir=None) -> list[claims.Verdict]:
     write_if_changed(paths.PAPER_GENERATED / "calibration.tex", tex)
     tex, markdown = policy_outputs(results)
     write_if_changed(paths.PAPER_GENERATED / "policy.tex", tex)
-    update_readme(verdicts, summary, policy=markdown)
+    pilot_csv = paths.RESULTS / "pilot" / RESTORATION_PILOT
+    pilot = restoration_pilot_summary(pd.read_csv(pilot_csv)) if pilot_csv.exists() else None
+    write_if_changed(paths.PAPER_GENERATED / "restoration_pilot.tex", restoration_pilot_tex(pilot))
+    pilot_md = None if pilot is None else restoration_pilot_markdown(pilot)
+    update_readme(verdicts, summary, policy=markdown, pilot=pilot_md)
     return verdicts
 
 

@@ -165,3 +165,24 @@ def test_calibration_summary_reads_the_design_seeds_and_the_ladder():
     assert first["seeds_for_power"] == str(2 * first["seeds"])
     assert f"| `{next(iter(claims.REGISTRY))}` |" in report.calibration_markdown(summary)
     assert r"\newcommand{\calibrationTable}" in report.calibration_tex(summary)
+
+
+def test_restoration_pilot_table_averages_tasks_then_replicates():
+    # two replicates of two tasks: replicate PSNRs (10 + 12) / 2 = 11 and (14 + 16) / 2 = 15,
+    # so mean 13 and sd sqrt(8) = 2.83; the oracle (n = 0) has one replicate and no sd
+    rows = [
+        dict(method="ridge", n=8, replicate=r, task=k, psnr=p, ssim=0.5)
+        for r, pair in enumerate([(10.0, 12.0), (14.0, 16.0)])
+        for k, p in enumerate(pair)
+    ]
+    rows += [
+        dict(method="conv_oracle", n=0, replicate=0, task=k, psnr=20.0, ssim=0.9) for k in range(2)
+    ]
+    summary = report.restoration_pilot_summary(pd.DataFrame(rows))
+    assert list(summary.method) == ["conv_oracle", "ridge"]  # the table's row order
+    md = report.restoration_pilot_markdown(summary)
+    assert "| ridge per task | 13.00 ± 2.83 (0.500) |  |" in md
+    assert md.splitlines()[2].endswith("|  | 20.00 (0.900) |")
+    tex = report.restoration_pilot_tex(summary)
+    assert r"13.00 $\pm$ 2.83 (0.500)" in tex and tex.startswith("% Generated")
+    assert "no restoration pilot table" in report.restoration_pilot_tex(None)
