@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from mol_diffusion._image_checks import check_image_shape
 from mol_diffusion._validation import DivergenceError, check_matrix, check_positive_int
 from mol_diffusion.metrics import psnr
 from mol_diffusion.tasks.restoration import Deblur, Denoise, Inpaint, RestorationTasks
@@ -131,6 +132,7 @@ class ClassicalRestorer:
     name = "classical (scikit-image)"
 
     def __post_init__(self) -> None:
+        self.image_shape = check_image_shape(self.image_shape)
         if not isinstance(self.operator, Denoise | Deblur | Inpaint):
             raise ValueError(
                 f"operator must be a Denoise, Deblur or Inpaint, got {type(self.operator).__name__}"
@@ -201,15 +203,9 @@ class BlindCNNRestorer:
             check_positive_int(value, name)
         if depth < 2:
             raise ValueError(f"depth must be >= 2, got {depth}")
-        if (
-            not isinstance(image_shape, tuple | list)
-            or len(image_shape) != 2
-            or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in image_shape)
-        ):
-            raise ValueError(f"image_shape must be two positive integers, got {image_shape!r}")
         if not lr > 0:
             raise ValueError(f"lr must be > 0, got {lr!r}")
-        self.image_shape = tuple(image_shape)
+        self.image_shape = check_image_shape(image_shape)
         self.channels, self.depth, self.steps = channels, depth, steps
         self.batch_size, self.lr = batch_size, lr
 

@@ -2,25 +2,19 @@
 
 import pytest
 import torch
+from restoration_data import digit_pairs
 
 from mol_diffusion import ScoreModel
 from mol_diffusion.metrics import psnr
 from mol_diffusion.scores.convnet import ConvScore
-from mol_diffusion.tasks import Denoise, load_digits_images
+from mol_diffusion.tasks import Denoise
 
 TINY = dict(width=8, depth=1, steps=40, batch_size=32, time_features=8)
 
 
-def digit_pairs(n, seed, sigma=0.3):
-    images, _ = load_digits_images()
-    g = torch.Generator().manual_seed(seed)
-    x = images[torch.randperm(len(images), generator=g)[:n]]
-    return Denoise(sigma)(x, g).reshape(n, -1), x.reshape(n, -1)
-
-
 @pytest.mark.parametrize("backbone", ["unet", "diffusers"])
 def test_contract_shapes_dtypes_and_reproducibility(backbone):
-    c, x = digit_pairs(64, 0)
+    c, x = digit_pairs(Denoise(0.3), 64, 0)[:2]
     fits = [
         ConvScore((8, 8), backbone=backbone, **TINY).fit(
             c, x, generator=torch.Generator().manual_seed(1)
@@ -45,7 +39,7 @@ def test_one_pass_mean_is_the_clean_prediction_the_score_implies_at_t_1():
     # two routes to x0_hat at t = 1, x_t = 0: the preconditioned output directly, and the
     # score's noise prediction, x0 = (x_t - sigma eps_hat) / alpha (float32 eps_hat, amplified
     # by 1 / alpha(1) ~ 150 at the default schedule)
-    c, x = digit_pairs(64, 4)
+    c, x = digit_pairs(Denoise(0.3), 64, 4)[:2]
     model = ConvScore((8, 8), **TINY).fit(c, x, generator=torch.Generator().manual_seed(5))
     one_pass = model.posterior_mean_one_pass(c[:6])
     t = torch.ones(6, dtype=torch.float64)
@@ -60,7 +54,7 @@ def test_one_pass_mean_distills_a_known_posterior_mean():
     # degraded input is
     from mol_diffusion.scores.prior import GaussianPriorScore
 
-    c, x = digit_pairs(664, 8)
+    c, x = digit_pairs(Denoise(0.3), 664, 8)[:2]
     teacher = GaussianPriorScore((8, 8), operator="denoise").fit(
         c[:64], x[:64], generator=torch.Generator().manual_seed(0)
     )
@@ -75,7 +69,7 @@ def test_one_pass_mean_distills_a_known_posterior_mean():
 
 
 def test_trained_with_edm_weighting_the_one_pass_mean_denoises():
-    c, x = digit_pairs(600, 6)
+    c, x = digit_pairs(Denoise(0.3), 600, 6)[:2]
     model = ConvScore((8, 8), width=16, steps=300, batch_size=64).fit(
         c[:500], x[:500], generator=torch.Generator().manual_seed(7)
     )
@@ -96,6 +90,6 @@ def test_clear_errors():
         ConvScore((8, 8), backbone="resnet")
     with pytest.raises(ValueError, match="loss_weighting must be one of"):
         ConvScore((8, 8), loss_weighting="sigma")
-    c, x = digit_pairs(8, 0)
+    c, x = digit_pairs(Denoise(0.3), 8, 0)[:2]
     with pytest.raises(ValueError, match=r"images \(4, 4\) needs c and x with 16 columns"):
         ConvScore((4, 4), **TINY).fit(c, x, generator=torch.Generator().manual_seed(0))

@@ -5,6 +5,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from restoration_data import digit_pairs
 
 from mol_diffusion.schedules import VPSchedule
 from mol_diffusion.scores.prior import (
@@ -13,14 +14,7 @@ from mol_diffusion.scores.prior import (
     blur_matrix,
     shrunk_covariance,
 )
-from mol_diffusion.tasks import Deblur, Denoise, Inpaint, load_digits_images
-
-
-def digit_pairs(operator, n: int, seed: int):
-    images, _ = load_digits_images()
-    g = torch.Generator().manual_seed(seed)
-    x = images[torch.randperm(len(images), generator=g)[:n]]
-    return operator(x, g).reshape(n, -1), x.reshape(n, -1), g
+from mol_diffusion.tasks import Deblur, Denoise, Inpaint
 
 
 @settings(max_examples=20, deadline=None)

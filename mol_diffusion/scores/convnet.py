@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from mol_diffusion._image_checks import check_image_shape
 from mol_diffusion._validation import DivergenceError, check_matrix
 from mol_diffusion.nets import (
     EXPLOSION,
@@ -81,14 +82,8 @@ class ConvScoreConfig:
     schedule: VPSchedule = field(default_factory=VPSchedule)
 
     def __post_init__(self) -> None:
-        shape = self.image_shape
-        if (
-            not isinstance(shape, tuple | list)
-            or len(shape) != 2
-            or any(isinstance(s, bool) or not isinstance(s, int) or s < 2 or s % 2 for s in shape)
-        ):
-            raise ValueError(f"image_shape must be two even integers >= 2, got {shape!r}")
-        object.__setattr__(self, "image_shape", tuple(shape))
+        shape = check_image_shape(self.image_shape, minimum=2, even=True)
+        object.__setattr__(self, "image_shape", shape)
         check_training_options(self)
         if self.width % 8:
             raise ValueError(f"width must be a multiple of 8 (GroupNorm), got {self.width}")

@@ -54,6 +54,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from mol_diffusion._image_checks import check_image_shape
 from mol_diffusion._validation import (
     check_generator,
     check_matrix,
@@ -194,14 +195,7 @@ class GaussianPriorScoreConfig:
 
     def __post_init__(self) -> None:
         check_schedule(self.schedule)
-        shape = self.image_shape
-        if (
-            not isinstance(shape, tuple | list)
-            or len(shape) != 2
-            or any(isinstance(s, bool) or not isinstance(s, int) or s < 2 for s in shape)
-        ):
-            raise ValueError(f"image_shape must be two integers >= 2 (H, W), got {shape!r}")
-        object.__setattr__(self, "image_shape", tuple(shape))
+        object.__setattr__(self, "image_shape", check_image_shape(self.image_shape, minimum=2))
         if self.operator not in OPERATORS:
             raise ValueError(f"operator must be one of {OPERATORS}, got {self.operator!r}")
         if self.target not in TARGETS:
@@ -270,10 +264,8 @@ class GaussianPriorScore(ScoreModelBase):
             self.A = None
             return
         wts = torch.full((c.shape[0],), 1.0 / c.shape[0], dtype=torch.float64) if w is None else w
-        resids = [
-            float(wts @ ((c64 - x64 @ blur_matrix(self.config.image_shape, v).T) ** 2).mean(1))
-            for v in self.config.widths
-        ]
+        blurs = [blur_matrix(self.config.image_shape, v) for v in self.config.widths]
+        resids = [float(wts @ ((c64 - x64 @ K.T) ** 2).mean(1)) for K in blurs]
         # the smallest width in the 95% profile-likelihood set of the Gaussian noise model with
         # N = n dim residuals: N log(r_w / r_min) <= chi2_1(0.95) = 3.84 (least residual alone
         # picks a slight blur for about half of the pure-denoising fits at n = 8)
@@ -283,8 +275,7 @@ class GaussianPriorScore(ScoreModelBase):
             i for i, r in enumerate(resids) if n_resid * math.log(max(r, floor) / r_min) <= 3.84
         ]
         pick = min(inside, key=lambda i: self.config.widths[i])
-        self.width, resid = self.config.widths[pick], resids[pick]
-        self.A = blur_matrix(self.config.image_shape, self.width)
+        self.width, resid, self.A = self.config.widths[pick], resids[pick], blurs[pick]
         self.observation = "linear"
         self.noise_sd = math.sqrt(max(resid, floor))
         G = self.A @ self.Sigma @ self.A.T + self.noise_sd**2 * torch.eye(dim, dtype=torch.float64)
