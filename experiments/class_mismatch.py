@@ -34,7 +34,7 @@ from tqdm import tqdm
 from mol_diffusion.config import load_experiment
 from mol_diffusion.kinds.base import one_thread
 from mol_diffusion.kinds.gaussian import risk_draws
-from mol_diffusion.kinds.grid import Cell, _problem, _replicate_data, fit_cells
+from mol_diffusion.kinds.grid import Cell, _problem, replicate_data, fit_cells
 from mol_diffusion.metrics import excess_risk
 from mol_diffusion.objectives import draw_dsm
 from mol_diffusion.paths import RESULTS
@@ -56,7 +56,7 @@ def decompose(name: str, replicates: int) -> pd.DataFrame:
     rows = []
     with one_thread():
         for rep in tqdm(range(replicates), desc=name):
-            pools = _replicate_data(config, family, rep)
+            pools = replicate_data(config, family, rep)
             evaluation = risk_draws(config, family, rep)
             for cap in range(len(config.capacities)):
                 cells = [

@@ -49,6 +49,8 @@ __all__ = [
     "psnr",
     "restoration_score",
     "restoration_scores",
+    "score_estimates",
+    "ssim",
     "w2_gaussian",
 ]
 
@@ -277,12 +279,22 @@ class RestorationScore:
         per_task: mean over test images of the per-image PSNR, per task (dB).
         per_task_se: standard error of that mean over images.
         mse: mean squared error per pixel, per task.
+        ssim: mean over test images of the per-image SSIM, per task (``ssim``; None when the
+            images' shape was not given).
     """
 
     psnr: float
     per_task: tuple[float, ...]
     per_task_se: tuple[float, ...]
     mse: tuple[float, ...]
+    ssim: tuple[float, ...] | None = None
+
+    def weighted_ssim(self, weights) -> float:
+        """lambda-weighted mean over tasks of ``ssim``."""
+        if self.ssim is None:
+            raise ValueError("this score has no SSIM (pass image_shape when scoring)")
+        w = check_simplex(weights, len(self.ssim))
+        return float(sum(float(w[k]) * v for k, v in enumerate(self.ssim)))
 
 
 def posterior_mean(
@@ -387,21 +399,58 @@ def posterior_means(
     return out
 
 
-def _score_estimates(estimates, test_sets, w) -> RestorationScore:
-    means, ses, mses = [], [], []
+def ssim(
+    estimate: torch.Tensor, target: torch.Tensor, image_shape: tuple[int, int]
+) -> torch.Tensor:
+    """Structural similarity per image (scikit-image's ``structural_similarity``, data range 1,
+    the largest odd window up to 7 x 7 that fits the images: 7 on 8 x 8 digits).
+
+    Args:
+        estimate, target: (B, H W) images with pixels in [0, 1].
+        image_shape: (H, W).
+    Returns:
+        (B,) SSIM values, float64.
+    """
+    from skimage.metrics import structural_similarity
+
+    h, w = image_shape
+    est = check_matrix(estimate, "estimate", cols=h * w).to(torch.float64)
+    ref = check_matrix(target, "target", cols=h * w).to(torch.float64)
+    if est.shape != ref.shape:
+        raise ValueError(
+            f"estimate and target must share a shape, got {tuple(est.shape)} and {tuple(ref.shape)}"
+        )
+    win = min(7, h - (1 - h % 2), w - (1 - w % 2))
+    pairs = zip(est.reshape(-1, h, w).numpy(), ref.reshape(-1, h, w).numpy(), strict=True)
+    values = [structural_similarity(a, b, data_range=1.0, win_size=win) for a, b in pairs]
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def score_estimates(
+    estimates, test_sets, weights, image_shape: tuple[int, int] | None = None
+) -> RestorationScore:
+    """Score point estimates: task k's estimate (N_k, dim) of its test images x_k, clipped to
+    [0, 1], by per-image PSNR (and SSIM when ``image_shape`` is given)."""
+    w = check_simplex(weights, len(test_sets))
+    if len(estimates) != len(test_sets):
+        raise ValueError(f"estimates must hold {len(test_sets)} tensors, got {len(estimates)}")
+    means, ses, mses, ssims = [], [], [], []
     for k, (est, (_, x)) in enumerate(zip(estimates, test_sets, strict=True)):
-        est = est.clamp(0.0, 1.0)
+        est = est.to(torch.float64).clamp(0.0, 1.0)
         values = psnr(est, x)
         if not torch.isfinite(values).all():
             raise ValueError(f"task {k}: an estimate equals its target exactly (infinite PSNR)")
         means.append(float(values.mean()))
         ses.append(float(values.std() / values.numel() ** 0.5))
         mses.append(float(((est - x.to(torch.float64)) ** 2).mean()))
+        if image_shape is not None:
+            ssims.append(float(ssim(est, x, image_shape).mean()))
     return RestorationScore(
         psnr=float(sum(float(w[k]) * means[k] for k in range(len(means)))),
         per_task=tuple(means),
         per_task_se=tuple(ses),
         mse=tuple(mses),
+        ssim=tuple(ssims) if image_shape is not None else None,
     )
 
 
@@ -413,9 +462,11 @@ def restoration_score(
     samples: int = 8,
     steps: int = 50,
     generator: torch.Generator,
+    image_shape: tuple[int, int] | None = None,
 ) -> RestorationScore:
-    """Score restorers on task k's test pairs (c_k, x_k) with the PSNR of the clipped
-    posterior-mean estimate (pixels in [0, 1]).
+    """Score restorers on task k's test pairs (c_k, x_k) with the PSNR (and, given
+    ``image_shape`` (H, W), the SSIM) of the clipped posterior-mean estimate (pixels in
+    [0, 1]).
 
     Args:
         models: one model for every task (a generalist), or a sequence of K models (task k's
@@ -435,7 +486,13 @@ def restoration_score(
         raise ValueError(f"models must hold {len(test_sets)} models, got {len(models)}")
     if isinstance(models, MLPScore):  # the stacked path of restoration_scores, a stack of one
         return restoration_scores(
-            [models], test_sets, weights, samples=samples, steps=steps, generator=generator
+            [models],
+            test_sets,
+            weights,
+            samples=samples,
+            steps=steps,
+            generator=generator,
+            image_shape=image_shape,
         )[0]
     estimates = [
         posterior_mean(
@@ -443,7 +500,7 @@ def restoration_score(
         )
         for k, (c, _) in enumerate(test_sets)
     ]
-    return _score_estimates(estimates, test_sets, w)
+    return score_estimates(estimates, test_sets, w, image_shape)
 
 
 def restoration_scores(
@@ -454,6 +511,7 @@ def restoration_scores(
     samples: int = 8,
     steps: int = 50,
     generator: torch.Generator,
+    image_shape: tuple[int, int] | None = None,
 ) -> list[RestorationScore]:
     """``restoration_score`` of M neural generalists (``MLPScore``, one config) on the same
     evaluation noise, with their posterior means drawn in one stacked pass
@@ -468,4 +526,4 @@ def restoration_scores(
         steps=steps,
         generator=generator,
     )
-    return [_score_estimates(estimates, test_sets, w) for estimates in means]
+    return [score_estimates(estimates, test_sets, w, image_shape) for estimates in means]

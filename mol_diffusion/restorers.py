@@ -35,7 +35,7 @@ import torch
 
 from mol_diffusion._image_checks import check_image_shape
 from mol_diffusion._validation import DivergenceError, check_matrix, check_positive_int
-from mol_diffusion.metrics import psnr
+from mol_diffusion.metrics import psnr, ssim
 from mol_diffusion.tasks.restoration import Deblur, Denoise, Inpaint, RestorationTasks
 
 __all__ = [
@@ -67,6 +67,10 @@ class DegradedInput:
 
     def restore(self, c: torch.Tensor) -> torch.Tensor:
         return check_matrix(c, "c").to(torch.float64)
+
+    @property
+    def num_params(self) -> int:
+        return 0
 
 
 class RidgeRestorer:
@@ -112,6 +116,13 @@ class RidgeRestorer:
         if not hasattr(self, "W"):
             raise ValueError("RidgeRestorer.restore before fit")
         return check_matrix(c, "c", cols=self.W.shape[1]).to(torch.float64) @ self.W.T + self.b
+
+    @property
+    def num_params(self) -> int:
+        """Entries of W and b (the penalty is chosen, not counted)."""
+        if not hasattr(self, "W"):
+            raise ValueError("RidgeRestorer.num_params before fit")
+        return self.W.numel() + self.b.numel()
 
 
 @dataclass
@@ -171,6 +182,11 @@ class ClassicalRestorer:
         if self.parameter is None and not isinstance(self.operator, Inpaint):
             raise ValueError("ClassicalRestorer.restore before fit")
         return self._apply(c.to(torch.float64), self.parameter)
+
+    @property
+    def num_params(self) -> int:
+        """The one grid value fitted to the pairs (none for Inpaint)."""
+        return 0 if isinstance(self.operator, Inpaint) else 1
 
 
 class BlindCNNRestorer:
@@ -253,22 +269,20 @@ class BlindCNNRestorer:
         ci = check_matrix(c, "c", cols=h * w).reshape(-1, 1, h, w).float()
         return (ci + self.net(ci)).reshape(len(ci), -1).to(torch.float64)
 
+    @property
+    def num_params(self) -> int:
+        if not hasattr(self, "net"):
+            raise ValueError("BlindCNNRestorer.num_params before fit")
+        return sum(p.numel() for p in self.net.parameters())
+
 
 def restoration_metrics(
     estimate: torch.Tensor, clean: torch.Tensor, image_shape: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per-image PSNR (dB) and SSIM of the clipped estimate, each (B,) (module docstring)."""
-    from skimage.metrics import structural_similarity
-
     est = check_matrix(estimate, "estimate").to(torch.float64).clamp(0, 1)
     ref = check_matrix(clean, "clean", cols=est.shape[1]).to(torch.float64)
-    values = psnr(est, ref).numpy()
-    h, w = image_shape
-    win = min(7, h - (1 - h % 2), w - (1 - w % 2))
-    e, r = est.reshape(-1, h, w).numpy(), ref.reshape(-1, h, w).numpy()
-    pairs = zip(e, r, strict=True)
-    ssim = np.array([structural_similarity(a, b, data_range=1.0, win_size=win) for a, b in pairs])
-    return values, ssim
+    return psnr(est, ref).numpy(), ssim(est, ref, image_shape).numpy()
 
 
 def validation_split(

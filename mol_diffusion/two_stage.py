@@ -233,9 +233,13 @@ def two_stage_problem(
     pseudo_labels: Callable | Sequence[Callable] = DiffusionPseudoLabels(),
     specialist_generator: torch.Generator | None = None,
     run_name: str = "two_stage",
+    draws: int = 1,
 ) -> GeneralistProblem:
-    """Stages (1) and (2) of ``two_stage``: specialists and pseudo-pairs, ready for the fit."""
+    """Stages (1) and (2) of ``two_stage``: specialists and pseudo-pairs, ready for the fit
+    (``draws`` pseudo-labels per unlabeled condition: the conditions repeated ``draws`` times,
+    all of task k's pseudo-pairs sharing its weight lambda_k)."""
     start = time.perf_counter()
+    check_positive_int(draws, "draws")
     pairs, w = _check_tasks(labeled, weights, "labeled")
     if len(unlabeled) != len(pairs):
         raise ValueError(
@@ -256,7 +260,7 @@ def two_stage_problem(
     labelers = _labelers(pseudo_labels, len(pairs))
     pseudo = []
     for k, (model, c_u) in enumerate(zip(specialists, unlabeled, strict=True)):
-        c_u = check_matrix(c_u, f"unlabeled[{k}]", cols=cond_dim)
+        c_u = check_matrix(c_u, f"unlabeled[{k}]", cols=cond_dim).repeat(draws, 1)
         pseudo.append((c_u, labelers[k](model, c_u, gen_labels)))
     c, x, pair_weights = _pool(pseudo, w)
     return GeneralistProblem(
@@ -299,6 +303,7 @@ def two_stage(
     pseudo_labels: Callable | Sequence[Callable] = DiffusionPseudoLabels(),
     specialist_generator: torch.Generator | None = None,
     run_name: str = "two_stage",
+    draws: int = 1,
 ) -> FitResult:
     """Specialists on scarce pairs -> pseudo-samples for abundant conditions -> generalist.
 
@@ -315,6 +320,8 @@ def two_stage(
         specialist_generator: seeds the specialists and pseudo-labels (default: derived from
             ``generator``).
         run_name: names the run in error messages.
+        draws: pseudo-labels per unlabeled condition (more draws average the specialist's
+            posterior better; the generalist sees m * draws pseudo-pairs per task).
     """
     problem = two_stage_problem(
         labeled,
@@ -325,6 +332,7 @@ def two_stage(
         pseudo_labels=pseudo_labels,
         specialist_generator=specialist_generator,
         run_name=run_name,
+        draws=draws,
     )
     return fit_generalists([problem], generalist)[0]
 

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from mol_diffusion import claims, plotting
 from mol_diffusion.config import load_experiment
 from mol_diffusion.kinds.gaussian import CommonNoisePseudoLabels
-from mol_diffusion.kinds.grid import Cell, PseudoLabelSpec, _problem, _replicate_data
+from mol_diffusion.kinds.grid import Cell, PseudoLabelSpec, _problem, replicate_data
 from mol_diffusion.scores import LinearGaussianScore
 from mol_diffusion.tasks import make_gaussian_family
 from mol_diffusion.two_stage import ExactPseudoLabels, two_stage_problem
@@ -99,7 +99,7 @@ def test_a_cell_s_pseudo_labels_share_the_oracle_labels_noise():
     exact = dataclasses.replace(config, pseudo_labels=PseudoLabelSpec(kind="exact"))
     m, n = config.m[0], max(config.n)
     family = config.family.build()
-    pools = _replicate_data(config, family, 0)
+    pools = replicate_data(config, family, 0)
     truth = _problem(config, Cell("oracle", None, m, 0, 0, 0), pools, family)
     crn, free = (
         _problem(c, Cell("two_stage", n, m, 0, 0, 0), pools, family) for c in (config, exact)

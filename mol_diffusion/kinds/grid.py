@@ -48,6 +48,8 @@ from mol_diffusion.kinds.base import (
 from mol_diffusion.samplers import ddim, probability_flow, reverse_sde
 from mol_diffusion.scores import (
     ConvGaussianScore,
+    ConvScore,
+    GaussianPriorScore,
     LinearGaussianScore,
     MLPScore,
     RandomFeatureScore,
@@ -73,6 +75,7 @@ __all__ = [
     "family_fields",
     "fit_cell",
     "fit_cells",
+    "replicate_data",
 ]
 
 METHODS = ("two_stage", "labeled_only", "oracle")
@@ -82,8 +85,10 @@ MODEL_KINDS = {
     "random_features": (RandomFeatureScore, "num_features"),
     "mlp": (MLPScore, "width"),
     "conv_gaussian": (ConvGaussianScore, None),
+    "gaussian_prior": (GaussianPriorScore, None),
+    "conv": (ConvScore, "width"),
 }
-EXACT_SAMPLER_KINDS = ("linear", "conv_gaussian")  # specialists with sample_exact
+EXACT_SAMPLER_KINDS = ("linear", "conv_gaussian", "gaussian_prior")  # with sample_exact
 PSEUDO_LABEL_KINDS = ("diffusion", "exact", "common_noise")
 SAMPLERS = {"reverse_sde": reverse_sde, "probability_flow": probability_flow, "ddim": ddim}
 DATA, FIT, RISK, SPECIALIST = 0, 1, 2, 3  # first spawn-key entry: what the seed is for
@@ -91,8 +96,9 @@ DATA, FIT, RISK, SPECIALIST = 0, 1, 2, 3  # first spawn-key entry: what the seed
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """A score-model class by ``kind`` (linear, random_features, mlp, conv_gaussian) with its
-    constructor ``options``; ``capacities`` are the values of its capacity argument (the grid)."""
+    """A score-model class by ``kind`` (linear, random_features, mlp, conv_gaussian,
+    gaussian_prior, conv) with its constructor ``options``; ``capacities`` are the values of
+    its capacity argument (the grid)."""
 
     kind: str
     options: tuple[tuple[str, Any], ...] = ()
@@ -145,13 +151,16 @@ class PseudoLabelSpec:
     specialist's exact conditional draws) or ``common_noise`` (exact draws that share the
     noise of the conditions' hidden true labels: common random numbers with the oracle's
     labels; built by a kind that knows its tasks' true conditionals,
-    ``GridConfig.pseudo_labelers``)."""
+    ``GridConfig.pseudo_labelers``). ``draws``: pseudo-labels per unlabeled condition
+    (``two_stage.two_stage_problem``)."""
 
     kind: str = "diffusion"
     sampler: str = "reverse_sde"
     steps: int = 250
+    draws: int = 1
 
     def __post_init__(self) -> None:
+        positive_ints(self.draws, "pseudo_labels.draws")
         if self.kind not in PSEUDO_LABEL_KINDS:
             raise ValueError(
                 f"pseudo_labels.kind must be one of {PSEUDO_LABEL_KINDS}, got {self.kind!r}"
@@ -190,6 +199,9 @@ class GridConfig:
         risk_draws: Monte Carlo draws per task for the exact excess risk (common to all cells;
             read by the Gaussian kind only).
         quick: True when the ``[quick]`` overrides were applied.
+
+    A subclass may widen ``allowed_methods`` with its own baselines (rows the kind fits
+    itself; see ``kinds.restoration``).
     """
 
     name: str
@@ -207,6 +219,7 @@ class GridConfig:
     quick: bool = False
     family_type: ClassVar[type] = object  # a subclass names its family spec class
     common_noise: ClassVar[bool] = False  # whether pseudo_labelers builds common_noise labels
+    allowed_methods: ClassVar[tuple[str, ...]] = METHODS
 
     def __post_init__(self) -> None:
         where = f"experiment {self.name!r}"
@@ -216,9 +229,10 @@ class GridConfig:
             raise config_error(where, f"seed must be a non-negative integer, got {self.seed!r}")
         positive_ints(self.replicates, f"{where}: replicates")
         positive_ints(self.risk_draws, f"{where}: risk_draws")
-        if not self.methods or any(mt not in METHODS for mt in self.methods):
+        allowed = self.allowed_methods
+        if not self.methods or any(mt not in allowed for mt in self.methods):
             raise config_error(
-                where, f"methods must be a non-empty subset of {METHODS}, got {self.methods!r}"
+                where, f"methods must be a non-empty subset of {allowed}, got {self.methods!r}"
             )
         for k, w in enumerate(self.weights):
             try:
@@ -304,7 +318,7 @@ def _capacity(config: GridConfig, cell: Cell) -> int | None:
     return config.capacities[cell.capacity_index] if config.capacities else None
 
 
-def _replicate_data(config: GridConfig, family, replicate: int):
+def replicate_data(config: GridConfig, family, replicate: int):
     """Labeled pools (max n per task) and unlabeled conditions with hidden labels (max m)."""
     g = generator(config, DATA, replicate)
     labeled = [family.sample(k, max(config.n), g) for k in range(family.num_tasks)]
@@ -332,6 +346,7 @@ def _problem(config: GridConfig, cell: Cell, pools, family) -> GeneralistProblem
             specialist=config.specialist.build,
             generator=fit_generator,
             pseudo_labels=config.pseudo_labelers(family, unlabeled),
+            draws=config.pseudo_labels.draws,
             specialist_generator=generator(
                 config, SPECIALIST, cell.replicate, cell.n, cell.m, cell.weights_index
             ),
@@ -351,7 +366,7 @@ def fit_cells(config: GridConfig, cells: Sequence[Cell], family=None) -> list[Fi
         raise ValueError("cells must be a non-empty sequence of cells of one capacity")
     family = config.family.build() if family is None else family
     pools = {
-        rep: _replicate_data(config, family, rep) for rep in sorted({c.replicate for c in cells})
+        rep: replicate_data(config, family, rep) for rep in sorted({c.replicate for c in cells})
     }
     problems = [_problem(config, cell, pools[cell.replicate], family) for cell in cells]
     capacity = _capacity(config, cells[0])
@@ -420,7 +435,9 @@ class TwoStageGrid:
             isinstance(m, str) for m in raw["methods"]
         ):
             raise config_error(
-                where, f"methods must be a list of names from {METHODS}, got {raw['methods']!r}"
+                where,
+                f"methods must be a list of names from {self.config_class.allowed_methods}, "
+                f"got {raw['methods']!r}",
             )
         try:
             pseudo = PseudoLabelSpec(**raw.get("pseudo_labels", {}))
@@ -511,6 +528,26 @@ class TwoStageGrid:
         }
 
     def _row(self, config: GridConfig, cell: Cell, result: FitResult, scores: dict) -> dict:
+        return self.row(
+            config,
+            cell,
+            scores,
+            num_params=result.generalist.num_params,
+            num_pairs=result.num_pairs,
+            fit_seconds=result.fit_seconds,
+        )
+
+    def row(
+        self,
+        config: GridConfig,
+        cell: Cell,
+        scores: dict,
+        *,
+        num_params: int,
+        num_pairs: int,
+        fit_seconds: float,
+    ) -> dict:
+        """One results row: the cell's key columns, ``scores``, and what the fit used."""
         weights = config.weights[cell.weights_index]
         row = {
             "experiment": config.name,
@@ -518,11 +555,11 @@ class TwoStageGrid:
             "n": cell.n,
             "m": cell.m,
             "capacity": _capacity(config, cell),
-            "num_params": result.generalist.num_params,
+            "num_params": num_params,
             "weights_index": cell.weights_index,
             "weights": ",".join(f"{w:.6g}" for w in weights),
             "replicate": cell.replicate,
             **scores,
         }
-        row.update({"num_pairs": result.num_pairs, "fit_seconds": result.fit_seconds})
+        row.update({"num_pairs": num_pairs, "fit_seconds": fit_seconds})
         return row
