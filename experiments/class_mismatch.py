@@ -34,7 +34,7 @@ from tqdm import tqdm
 from mol_diffusion.config import load_experiment
 from mol_diffusion.kinds.base import one_thread
 from mol_diffusion.kinds.gaussian import risk_draws
-from mol_diffusion.kinds.grid import Cell, _problem, replicate_data, fit_cells
+from mol_diffusion.kinds.grid import Cell, _problem, fit_cells, replicate_data
 from mol_diffusion.metrics import excess_risk
 from mol_diffusion.objectives import draw_dsm
 from mol_diffusion.paths import RESULTS
