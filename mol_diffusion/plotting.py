@@ -53,7 +53,17 @@ METHOD_STYLE = {
     "nearest_neighbour": {"color": "#8c564b", "marker": "x", "label": "1-NN (own env)", "ls": "--"},
     "bc": {"color": "#e377c2", "marker": "+", "label": "MLP BC (own env)", "ls": "--"},
     "control": {"color": "#ff7f0e", "marker": "s", "label": "well-specified control"},
+    "ridge": {"color": "#8c564b", "marker": "x", "label": "ridge (own task)", "ls": "--"},
+    "classical": {
+        "color": "#bcbd22",
+        "marker": "*",
+        "label": "scikit-image (own task)",
+        "ls": "--",
+    },
+    "blind_ridge": {"color": "#17becf", "marker": "+", "label": "blind ridge", "ls": "--"},
+    "blind_cnn": {"color": "#e377c2", "marker": "v", "label": "blind CNN (MSE)", "ls": "--"},
 }
+RESTORATION_BASELINES = ("ridge", "classical", "blind_ridge", "blind_cnn")  # dashed
 POLICY_METHODS = ("two_stage_on_policy", "two_stage_offline", "labeled_only", "specialist")
 POLICY_BASELINES = ("nearest_neighbour", "bc")  # drawn dashed where the table has them
 
@@ -109,14 +119,15 @@ def _loglog(ax, xlabel: str, ylabel: str, title: str | None = None) -> None:
         ax.set_title(title)
 
 
-def _figure_legend(fig, ax) -> None:
-    """One legend for the whole figure, from ``ax``'s lines, in a row below the panels."""
+def _figure_legend(fig, ax, ncol: int | None = None) -> None:
+    """One legend for the whole figure, from ``ax``'s lines, below the panels (``ncol``
+    columns; default: one row)."""
     handles, labels = ax.get_legend_handles_labels()
     fig.legend(
         handles,
         labels,
         loc="upper center",
-        ncol=len(labels),
+        ncol=ncol or len(labels),
         frameon=False,
         bbox_to_anchor=(0.5, -0.04),
     )
@@ -532,30 +543,43 @@ def plot_pareto_fronts(table: pd.DataFrame, exact: np.ndarray | None = None):
     return fig
 
 
-def plot_psnr_vs_n(table: pd.DataFrame, *, degraded=None, task_names: list[str] | None = None):
-    """PSNR (dB) vs n: one panel for the lambda-average and one per task.
+def plot_psnr_vs_n(
+    table: pd.DataFrame, *, metric: str = "psnr", degraded=None, task_names: list[str] | None = None
+):
+    """PSNR (dB) or SSIM vs n: one panel for the lambda-average and one per task.
 
     Lines: two-stage and labeled-only generalists, the two-stage specialists on their own task
-    (``psnr_specialist_task<k>``), the oracle (dashed) and, if given, the degraded input
-    (``degraded``: per-task PSNR, dotted). Bands: +/- 2 s.e. over seeds.
+    (``<metric>_specialist_task<k>``), the baselines the table holds (dashed: ridge, classical,
+    blind ridge, blind CNN), the oracle (a dashed level) and the degraded input (dotted: the
+    table's ``degraded`` rows, or ``degraded``, per-task values, for a table without them).
+    Bands: +/- 2 s.e. over seeds.
+
+    Args:
+        table: an image_restoration results table (``kinds.restoration``).
+        metric: ``psnr`` or ``ssim``.
     """
+    if metric not in ("psnr", "ssim"):
+        raise ValueError(f"metric must be 'psnr' or 'ssim', got {metric!r}")
     sel = table[(table.weights_index == 0) & (table.m == table.m.max())]
     tasks = sorted(int(c.removeprefix("psnr_task")) for c in sel if c.startswith("psnr_task"))
     names = task_names or [f"task {k}" for k in tasks]
     weights = np.array([float(v) for v in sel.weights.iloc[0].split(",")])
-    columns = [("psnr", "lambda-average")] + [(f"psnr_task{k}", names[k]) for k in tasks]
+    columns = [(metric, "lambda-average")] + [(f"{metric}_task{k}", names[k]) for k in tasks]
     n_seeds = sel.replicate.nunique()
+    baselines = [b for b in RESTORATION_BASELINES if b in set(sel.method)]
     with figure_style():
         fig, axes = plt.subplots(1, len(columns), figsize=(2.3 * len(columns), 2.6), squeeze=False)
         for i, (ax, (column, title)) in enumerate(zip(axes[0], columns, strict=True)):
-            for method in ("two_stage", "labeled_only"):
+            for method in ("two_stage", "labeled_only", *baselines):
                 r = sel[sel.method == method]
                 x = np.array(sorted(r.n.unique()), dtype=float)
                 style = METHOD_STYLE[method]
                 _band(ax, x, r.groupby("n"), column, style, style["label"])
+                if style.get("ls"):
+                    ax.lines[-1].set_linestyle(style["ls"])
             ts = sel[sel.method == "two_stage"]
-            spec = ts[[f"psnr_specialist_task{k}" for k in tasks]].to_numpy()
-            ts = ts.assign(specialist=spec @ weights if column == "psnr" else spec[:, i - 1])
+            spec = ts[[f"{metric}_specialist_task{k}" for k in tasks]].to_numpy()
+            ts = ts.assign(specialist=spec @ weights if i == 0 else spec[:, i - 1])
             x = np.array(sorted(ts.n.unique()), dtype=float)
             style = METHOD_STYLE["specialist"]
             _band(ax, x, ts.groupby("n"), "specialist", style, style["label"])
@@ -563,17 +587,27 @@ def plot_psnr_vs_n(table: pd.DataFrame, *, degraded=None, task_names: list[str] 
             if not orc.empty:
                 style = METHOD_STYLE["oracle"]
                 ax.axhline(orc[column].mean(), color=style["color"], ls="--", label=style["label"])
-            if degraded is not None:
-                value = float(np.dot(weights, degraded)) if column == "psnr" else degraded[i - 1]
+            deg = sel[sel.method == "degraded"]
+            value = None
+            if not deg.empty:
+                value = float(deg[column].mean())
+            elif degraded is not None and metric == "psnr":
+                value = float(np.dot(weights, degraded)) if i == 0 else degraded[i - 1]
+            if value is not None:
                 style = METHOD_STYLE["degraded"]
                 ax.axhline(value, color=style["color"], ls=":", label=style["label"])
             ax.set_xscale("log")
+            grid_n = sorted(int(v) for v in sel.n.dropna().unique())
+            ax.set_xticks(grid_n, [str(v) for v in grid_n])
+            ax.minorticks_off()
             ax.set_xlabel("paired images per task n")
             ax.set_title(title)
-        axes[0, 0].set_ylabel("PSNR of the posterior mean (dB)")
-        _figure_legend(fig, axes[0, 0])
+        label = "PSNR (dB)" if metric == "psnr" else "SSIM"
+        axes[0, 0].set_ylabel(f"{label} of the posterior mean")
+        _figure_legend(fig, axes[0, 0], ncol=5)
         fig.suptitle(
-            f"Restoration PSNR vs n (m = {int(sel.m.max())}, {n_seeds} seeds; bands: +/- 2 s.e.)",
+            f"Restoration {label} vs n (m = {int(sel.m.max())}, {n_seeds} seeds; "
+            "bands: +/- 2 s.e.)",
             y=1.02,
         )
         fig.tight_layout()

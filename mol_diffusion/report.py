@@ -38,6 +38,7 @@ __all__ = [
     "policy_outputs",
     "policy_summary",
     "readme_table",
+    "restoration_summary",
     "write_report",
 ]
 
@@ -56,6 +57,18 @@ RESTORATION_PILOT_ROWS = (  # (method, label) in the order of the table; absent 
     ("prior_stationary", "Gaussian-prior specialist, stationary target"),
     ("prior_diagonal", "Gaussian-prior specialist, diagonal target"),
     ("prior_identity", "Gaussian-prior specialist, identity target"),
+    ("blind_cnn", "blind CNN (MSE)"),
+    ("ridge", "ridge per task"),
+    ("blind_ridge", "blind ridge"),
+    ("classical", "classical (scikit-image)"),
+    ("degraded", "degraded input"),
+)
+RESTORATION_BEGIN, RESTORATION_END = "<!-- restoration:begin -->", "<!-- restoration:end -->"
+RESTORATION_ROWS = (  # the image_restoration table's methods, in the order of the table
+    ("oracle", "oracle (m true pairs per task)"),
+    ("two_stage", "two-stage"),
+    ("labeled_only", "labeled-only"),
+    ("specialist", "specialist (Gaussian prior, own task, exact mean)"),
     ("blind_cnn", "blind CNN (MSE)"),
     ("ridge", "ridge per task"),
     ("blind_ridge", "blind ridge"),
@@ -282,6 +295,26 @@ def _restoration_numbers(table) -> dict[str, str]:
     numbers["numIrDistillLossMin"], numbers["numIrDistillLossMax"] = loss
     orc = None if table is None else table[table.method == "oracle"]
     numbers["numIrOraclePsnr"] = "--" if orc is None or orc.empty else f"{orc.psnr.mean():.2f}"
+    # the specialists and the baselines at both ends of the grid (PSNR and SSIM)
+    summary = None if table is None or "ssim" not in table else restoration_summary(table)
+    for method, name in (
+        ("specialist", "Specialist"),
+        ("blind_cnn", "BlindCnn"),
+        ("ridge", "Ridge"),
+        ("blind_ridge", "BlindRidge"),
+        ("classical", "Classical"),
+        ("degraded", "Degraded"),
+        ("two_stage", "TwoStage"),
+        ("labeled_only", "LabeledOnly"),
+    ):
+        for end, n in ends.items():
+            row = (
+                None if summary is None else summary[(summary.method == method) & (summary.n == n)]
+            )
+            ok = row is not None and not row.empty
+            if method not in ("two_stage", "labeled_only"):
+                numbers[f"numIr{name}Psnr{end}"] = f"{row.psnr.iloc[0]:.2f}" if ok else "--"
+            numbers[f"numIr{name}Ssim{end}"] = f"{row.ssim.iloc[0]:.3f}" if ok else "--"
     return numbers
 
 
@@ -548,23 +581,44 @@ def policy_tex(
     return "\n".join(lines) + "\n"
 
 
-def restoration_pilot_summary(table: pd.DataFrame) -> pd.DataFrame:
-    """Per method (``RESTORATION_PILOT_ROWS`` order) and n: the task-averaged PSNR's mean and
-    standard deviation over replicates and the mean SSIM; n = 0 marks the oracle (its m true
-    pairs). Columns: method, label, n, psnr, psnr_sd, ssim, replicates."""
-    per_rep = table.groupby(["method", "n", "replicate"])[["psnr", "ssim"]].mean().reset_index()
+def _restoration_long(per_rep: pd.DataFrame, rows) -> pd.DataFrame:
+    """Per method (in ``rows`` order; absent methods skipped) and n of a frame with one row per
+    (method, n, replicate): mean and sd of psnr over replicates, mean ssim."""
     out = per_rep.groupby(["method", "n"]).agg(
         psnr=("psnr", "mean"),
         psnr_sd=("psnr", "std"),
         ssim=("ssim", "mean"),
         replicates=("replicate", "nunique"),
     )
-    rows = []
-    for method, label in RESTORATION_PILOT_ROWS:
+    frame = []
+    for method, label in rows:
         if method in out.index.get_level_values("method"):
             for n, r in out.loc[method].iterrows():
-                rows.append({"method": method, "label": label, "n": int(n), **r.to_dict()})
-    return pd.DataFrame(rows)
+                frame.append({"method": method, "label": label, "n": int(n), **r.to_dict()})
+    return pd.DataFrame(frame)
+
+
+def restoration_pilot_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per method (``RESTORATION_PILOT_ROWS`` order) and n: the task-averaged PSNR's mean and
+    standard deviation over replicates and the mean SSIM; n = 0 marks the oracle (its m true
+    pairs). Columns: method, label, n, psnr, psnr_sd, ssim, replicates."""
+    per_rep = table.groupby(["method", "n", "replicate"])[["psnr", "ssim"]].mean().reset_index()
+    return _restoration_long(per_rep, RESTORATION_PILOT_ROWS)
+
+
+def restoration_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """``restoration_pilot_summary``'s columns for an image_restoration results table
+    (``kinds.restoration``, lambda-averaged scores at the largest m and the first lambda):
+    every method it holds in ``RESTORATION_ROWS`` order, the two-stage rows' specialists as
+    method ``specialist``; n = 0 marks the oracle."""
+    sel = table[(table.weights_index == 0) & (table.m == table.m.max())]
+    weights = [float(v) for v in sel.weights.iloc[0].split(",")]
+    ts = sel[sel.method == "two_stage"]
+    ssim_own = sum(w * ts[f"ssim_specialist_task{k}"] for k, w in enumerate(weights))
+    own = ts.assign(method="specialist", psnr=ts.psnr_specialist, ssim=ssim_own)
+    frame = pd.concat([sel, own], ignore_index=True)
+    frame = frame.assign(n=frame.n.astype("Int64").fillna(0).astype(int))
+    return _restoration_long(frame[["method", "n", "replicate", "psnr", "ssim"]], RESTORATION_ROWS)
 
 
 def _pilot_cell(summary: pd.DataFrame, method: str, n: int) -> str:
@@ -577,7 +631,8 @@ def _pilot_cell(summary: pd.DataFrame, method: str, n: int) -> str:
 
 
 def restoration_pilot_markdown(summary: pd.DataFrame) -> str:
-    """The README's restoration-pilot table: PSNR (dB) mean ± sd over replicates (SSIM)."""
+    """The README's restoration table (pilot or experiment): PSNR (dB) mean ± sd over
+    replicates (SSIM), one column per n and one for the oracle."""
     ns = [n for n in sorted(summary.n.unique()) if n > 0]
     lines = [
         "| method | " + " | ".join(f"n = {n}" for n in ns) + " | oracle |",
@@ -590,15 +645,19 @@ def restoration_pilot_markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def restoration_pilot_tex(summary: pd.DataFrame | None) -> str:
-    """``\\restorationPilotTable``: the table of ``restoration_pilot_markdown`` in LaTeX."""
+def restoration_pilot_tex(
+    summary: pd.DataFrame | None,
+    macro: str = "restorationPilotTable",
+    source: str = f"experiments/results/pilot/{RESTORATION_PILOT}",
+) -> str:
+    """``\\<macro>``: the table of ``restoration_pilot_markdown`` in LaTeX."""
     esc = claims.tex_escape
     if summary is None or summary.empty:
-        return "\\newcommand{\\restorationPilotTable}{no restoration pilot table}\n"
+        return f"\\newcommand{{\\{macro}}}{{no table ({esc(source)})}}\n"
     ns = [n for n in sorted(summary.n.unique()) if n > 0]
     lines = [
-        f"% Generated by mol_diffusion.report from experiments/results/pilot/{RESTORATION_PILOT}.",
-        r"\newcommand{\restorationPilotTable}{%",
+        f"% Generated by mol_diffusion.report from {source}.",
+        rf"\newcommand{{\{macro}}}{{%",
         r"\begin{tabular}{l" + "r" * (len(ns) + 1) + "}",
         r"\hline",
         "method & " + " & ".join(f"$n = {n}$" for n in ns) + r" & oracle \\",
@@ -618,9 +677,10 @@ def update_readme(
     readme=None,
     policy: str | None = None,
     pilot: str | None = None,
+    restoration: str | None = None,
 ) -> None:
     """Replace the README's claims (and, given a summary, calibration; given a policy table,
-    policy; given a restoration-pilot table, that) blocks."""
+    policy; given a restoration-pilot or restoration table, that) blocks."""
     readme = readme or paths.ROOT / "README.md"
     text = _replace_block(
         readme.read_text(), README_BEGIN, README_END, readme_table(verdicts), readme
@@ -633,6 +693,8 @@ def update_readme(
         text = _replace_block(text, POLICY_BEGIN, POLICY_END, policy, readme)
     if pilot is not None:
         text = _replace_block(text, PILOT_BEGIN, PILOT_END, pilot, readme)
+    if restoration is not None:
+        text = _replace_block(text, RESTORATION_BEGIN, RESTORATION_END, restoration, readme)
     write_if_changed(readme, text)
 
 
@@ -661,7 +723,16 @@ def write_report(results_dir=None) -> list[claims.Verdict]:
     pilot = restoration_pilot_summary(pd.read_csv(pilot_csv)) if pilot_csv.exists() else None
     write_if_changed(paths.PAPER_GENERATED / "restoration_pilot.tex", restoration_pilot_tex(pilot))
     pilot_md = None if pilot is None else restoration_pilot_markdown(pilot)
-    update_readme(verdicts, summary, policy=markdown, pilot=pilot_md)
+    ir = results.get("image_restoration")
+    ir_summary = None if ir is None or "ssim" not in ir else restoration_summary(ir)
+    write_if_changed(
+        paths.PAPER_GENERATED / "restoration.tex",
+        restoration_pilot_tex(
+            ir_summary, "restorationTable", "experiments/results/image_restoration.csv"
+        ),
+    )
+    ir_md = None if ir_summary is None else restoration_pilot_markdown(ir_summary)
+    update_readme(verdicts, summary, policy=markdown, pilot=pilot_md, restoration=ir_md)
     return verdicts
 
 

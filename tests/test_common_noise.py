@@ -92,6 +92,32 @@ def test_two_stage_problem_takes_one_labeler_per_task():
         two_stage_problem(labeled, unlabeled, W, pseudo_labels=[1, 2, 3], **kwargs)
 
 
+def test_draws_repeat_each_condition_and_keep_each_task_s_weight():
+    """draws = 3: every unlabeled condition three times, each with its own exact draw, and the
+    pseudo-pairs of task k still weigh lambda_k in all; the first m labels are not those of
+    draws = 1 (the draws come in one call), but their conditions are."""
+    fam = make_gaussian_family(3, 2, 2, seed=0)
+    g = torch.Generator().manual_seed(2)
+    labeled = [fam.sample(k, 16, g) for k in range(3)]
+    unlabeled = [fam.sample(k, 20, g)[0] for k in range(3)]
+    weights = (0.5, 0.3, 0.2)
+    kwargs = dict(specialist=LinearGaussianScore, pseudo_labels=ExactPseudoLabels())
+    three = two_stage_problem(
+        labeled, unlabeled, weights, generator=torch.Generator().manual_seed(0), draws=3, **kwargs
+    )
+    assert three.c.shape == (3 * 3 * 20, 2)
+    for k in range(3):
+        block = slice(60 * k, 60 * (k + 1))
+        assert torch.equal(three.c[block], unlabeled[k].repeat(3, 1))
+        assert float(three.weights[block].sum()) == pytest.approx(weights[k])
+        first, second = three.x[block][:20], three.x[block][20:40]
+        assert not torch.equal(first, second)  # independent draws for the repeated conditions
+    with pytest.raises(ValueError, match="draws"):
+        two_stage_problem(
+            labeled, unlabeled, weights, generator=torch.Generator(), draws=0, **kwargs
+        )
+
+
 def test_a_cell_s_pseudo_labels_share_the_oracle_labels_noise():
     # the grid's own data path (as experiments/class_mismatch.py uses it): the two-stage cell
     # labels the oracle's conditions, its labels differing by the specialists' error only

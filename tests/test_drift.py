@@ -30,6 +30,11 @@ misspecified_d4) solve with ridge 1e-8, whose conditioning amplifies rounding mo
 other random-feature fits' ridge 1e-4; their cross-CPU tolerance is not measured yet and is set
 at 1e-8. So is unlabeled_scaling_d4's (ridge 1e-4, but a class of 2304 parameters, not 640).
 A new experiment declares its tolerance here.
+
+Cost. image_restoration's network cells take 70-90 s each; its labeled-only and oracle cells fit
+the same ConvScore class as its two-stage cell (which also covers the specialists and the
+pseudo-labels), on other pairs, so only the two-stage and the baseline cells are recomputed for
+it (``DRIFT_SKIP``), which keeps the fast suite near its 10-minute budget.
 """
 
 import dataclasses
@@ -78,6 +83,7 @@ CROSS_CPU_RTOL = {  # measured largest relative difference x about 50, see the m
 }
 CROSS_CPU_OUTLIERS = {"diffusion_policy": 0.01, "diffusion_policy_reacher": 0.01}
 CROSS_CPU_MAX = 0.5
+DRIFT_SKIP = {"image_restoration": ("labeled_only", "oracle")}  # see "Cost" above
 SHIPPED = sorted(p.stem for p in paths.EXPERIMENTS.glob("*.toml"))
 
 
@@ -152,6 +158,8 @@ def test_cells_of_every_shipped_config_reproduce_the_committed_table(name):
     rtol = tolerance(name, config)
     keys = list(kind.key_columns(config))
     for cell in cheapest_cells(config, committed):
+        if kind.cell_key(config, cell).get("method") in DRIFT_SKIP.get(name, ()):
+            continue
         (rows,) = kind.run_cells(config, [cell])
         now = comparable(rows_table(rows, kind.columns(config), kind.integer_columns), kind)
         then = comparable(cell_rows(committed, config, cell), kind)

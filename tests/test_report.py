@@ -185,4 +185,34 @@ def test_restoration_pilot_table_averages_tasks_then_replicates():
     assert md.splitlines()[2].endswith("|  | 20.00 (0.900) |")
     tex = report.restoration_pilot_tex(summary)
     assert r"13.00 $\pm$ 2.83 (0.500)" in tex and tex.startswith("% Generated")
-    assert "no restoration pilot table" in report.restoration_pilot_tex(None)
+    assert "no table" in report.restoration_pilot_tex(None)
+
+
+def test_restoration_table_adds_the_specialists_and_puts_the_oracle_last():
+    """restoration_summary of an experiment table: the two-stage rows' specialists become rows
+    of their own (lambda-weighted SSIM of the tasks), the oracle's n is 0."""
+    base = dict(m=600, weights_index=0, weights="0.25,0.75")
+    rows = [
+        dict(
+            base,
+            method="two_stage",
+            n=8,
+            replicate=r,
+            psnr=15.0 + r,
+            ssim=0.8,
+            psnr_specialist=16.0,
+            ssim_specialist_task0=0.6,
+            ssim_specialist_task1=1.0,
+        )
+        for r in range(2)
+    ]
+    rows += [dict(base, method="oracle", n=None, replicate=0, psnr=18.0, ssim=0.9)]
+    summary = report.restoration_summary(pd.DataFrame(rows))
+    assert list(summary.method) == ["oracle", "two_stage", "specialist"]
+    own = summary[summary.method == "specialist"].iloc[0]
+    assert own.psnr == 16.0 and own.ssim == pytest.approx(0.25 * 0.6 + 0.75 * 1.0)
+    ts = summary[summary.method == "two_stage"].iloc[0]
+    assert ts.psnr == 15.5 and ts.psnr_sd == pytest.approx(2**-0.5)
+    assert int(summary[summary.method == "oracle"].n.iloc[0]) == 0
+    md = report.restoration_pilot_markdown(summary)
+    assert md.splitlines()[2] == "| oracle (m true pairs per task) |  | 18.00 (0.900) |"

@@ -6,7 +6,8 @@ import torch
 
 from mol_diffusion import sweeps
 from mol_diffusion.config import load_experiment
-from mol_diffusion.kinds.grid import Cell, fit_cell, fit_cells
+from mol_diffusion.kinds.grid import Cell, fit_cell, fit_cells, replicate_data
+from mol_diffusion.kinds.restoration import RESTORATION as RESTORATION_KIND
 from mol_diffusion.sweeps import comparable, load_or_run, run_sweep
 
 
@@ -219,6 +220,83 @@ def test_restoration_cells_give_psnr_columns_and_repeat_exactly(tmp_path):
     assert row["num_pairs"] == 2 * 16  # the generalist sees the m pseudo-pairs per task
     lo = run_cell(config, Cell("labeled_only", 4, 16, 0, 0, 0))
     assert lo["num_pairs"] == 2 * 4 and pd.isna(lo["psnr_specialist_task0"])
+
+
+RESTORATION_CONV = """
+kind = "restoration"
+seed = 5
+replicates = 1
+methods = [
+  "two_stage", "labeled_only", "degraded", "ridge", "classical", "blind_ridge", "blind_cnn",
+]
+n = [6]
+m = [10]
+[family]
+estimator = "one_pass"
+test_images = 12
+cnn_steps = 5
+tasks = [{ kind = "denoise", sigma = 0.3 }, { kind = "deblur", width = 1.0, sigma = 0.02 }]
+[specialist]
+kind = "gaussian_prior"
+image_shape = [8, 8]
+[generalist]
+kind = "conv"
+image_shape = [8, 8]
+capacities = [8]
+steps = 5
+batch_size = 16
+[pseudo_labels]
+kind = "exact"
+draws = 3
+"""
+
+
+def test_one_pass_restoration_scores_exact_specialists_and_fits_the_baselines(tmp_path):
+    """estimator = one_pass: specialists scored by their exact posterior mean (so the score
+    does not depend on any evaluation noise), the conv generalist by its one-pass mean; draws
+    pseudo-labels per condition; every baseline a row on the same pairs."""
+    from mol_diffusion.metrics import score_estimates
+    from mol_diffusion.restorers import RidgeRestorer
+
+    config = load_experiment(write(tmp_path, RESTORATION_CONV))
+    row = run_cell(config, Cell("two_stage", 6, 10, 0, 0, 0))
+    assert row["num_pairs"] == 2 * 10 * 3  # m conditions per task, 3 draws each
+    assert row["ssim"] == pytest.approx((row["ssim_task0"] + row["ssim_task1"]) / 2)
+    assert row["psnr_specialist"] == pytest.approx(
+        (row["psnr_specialist_task0"] + row["psnr_specialist_task1"]) / 2
+    )
+    # the specialist's score is that of its exact mean, refitted here on the same pairs
+    fit = fit_cell(config, Cell("two_stage", 6, 10, 0, 0, 0))
+    tests = RESTORATION_KIND.prepare(config, config.family.build())
+    own = score_estimates(
+        [s.mean(c) for s, (c, _) in zip(fit.specialists, tests, strict=True)],
+        tests,
+        (0.5, 0.5),
+        (8, 8),
+    )
+    assert row["psnr_specialist"] == own.psnr and row["ssim_specialist_task1"] == own.ssim[1]
+    # a baseline row: the per-task ridge on the replicate's first n pairs, scored alike
+    ridge = run_cell(config, Cell("ridge", 6, 10, 0, 0, 0))
+    labeled, _ = replicate_data(config, config.family.build(), 0)
+    ests = [
+        RidgeRestorer().fit(c[:6], x[:6]).restore(tc)
+        for (c, x), (tc, _) in zip(labeled, tests, strict=True)
+    ]
+    assert ridge["psnr"] == score_estimates(ests, tests, (0.5, 0.5), (8, 8)).psnr
+    assert ridge["num_pairs"] == 12 and pd.isna(ridge["psnr_specialist"])
+    degraded = run_cell(config, Cell("degraded", 6, 10, 0, 0, 0))
+    assert degraded["num_params"] == 0
+    assert degraded["psnr"] == score_estimates([c for c, _ in tests], tests, (0.5, 0.5)).psnr
+
+
+def test_one_pass_needs_models_with_a_one_pass_mean(tmp_path):
+    text = RESTORATION_CONV.replace('kind = "conv"\nimage_shape = [8, 8]', 'kind = "mlp"', 1)
+    with pytest.raises(ValueError, match=r"one_pass.*generalist with posterior_mean_one_pass"):
+        load_experiment(write(tmp_path, text))
+    text = RESTORATION_CONV.replace('"blind_cnn",\n]', '"blind_cnn", "nearest",\n]', 1)
+    assert text != RESTORATION_CONV
+    with pytest.raises(ValueError, match="methods must be a non-empty subset"):
+        load_experiment(write(tmp_path, text))
 
 
 @pytest.mark.parametrize(

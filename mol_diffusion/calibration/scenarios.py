@@ -340,14 +340,28 @@ def gaussian_advantage_scenarios(claim_id: str, seeds: int | None = None, result
 
 
 def restoration_scenarios(seeds: int | None = None, results_dir=None):
-    """PSNR gain of two-stage over labeled-only: per task at n_min, and its slope in log n
-    (natural scale: both estimands are linear in the modelled PSNRs)."""
+    """PSNR gain of two-stage over labeled-only: per task at n_min, and its slope in log n;
+    two-stage minus its specialists' PSNR at every n (natural scale: every estimand is linear
+    in the modelled PSNRs). Only the two-stage and labeled-only rows are modelled (the rules
+    read no other); labeled-only rows have no specialists' PSNR, modelled as 0 and put back
+    to NaN in each simulated table."""
     experiment = "image_restoration"
     table = _pilot(experiment, results_dir)
+    table = table[table.method.isin(["two_stage", "labeled_only"])].reset_index(drop=True)
     tasks = sorted(c for c in table.columns if c.startswith("psnr_task"))
-    model = PilotModel.fit(table, ["psnr", *tasks], log=False, keys=GRID_KEYS)
+    has_specialist = "psnr_specialist" in table
+    values = ["psnr", *tasks, *(["psnr_specialist"] if has_specialist else [])]
+    if has_specialist:
+        table = table.assign(psnr_specialist=table.psnr_specialist.fillna(0.0))
+    model = PilotModel.fit(table, values, log=False, keys=GRID_KEYS)
     if not np.allclose(table.psnr, table[tasks].mean(axis=1)):
         raise ValueError("the restoration scenarios assume uniform lambda (psnr = mean of tasks)")
+
+    def post(simulated: pd.DataFrame) -> pd.DataFrame:
+        if has_specialist:
+            simulated.loc[simulated.method != "two_stage", "psnr_specialist"] = np.nan
+        return simulated
+
     m, n_min = int(table.m.max()), int(table.n.min())
     seeds = seeds or table.replicate.nunique()
     ts_all, lo_all = model.cells(method="two_stage", m=m), model.cells(method="labeled_only", m=m)
@@ -371,7 +385,7 @@ def restoration_scenarios(seeds: int | None = None, results_dir=None):
         for t, delta in deltas.items():
             mean = model.shifted(mean, lo, t, delta)
         mean = model.shifted(mean, lo, "psnr", float(np.mean(list(deltas.values()))))
-        return _one(model, experiment, seeds, mean)
+        return _one(model, experiment, seeds, mean, post)
 
     def build_shrink(target):
         mean = model.mean
@@ -379,10 +393,10 @@ def restoration_scenarios(seeds: int | None = None, results_dir=None):
         slope = np.polyfit(np.log(ns[ts_all]), mean[ts_all, 0] - mean[lo_all, 0], 1)[0]
         for value in ("psnr", *tasks):  # moving labeled-only moves the gain's slope exactly
             mean = model.tilted(mean, lo_all, value, "n", -(target - slope))
-        return _one(model, experiment, seeds, mean)
+        return _one(model, experiment, seeds, mean, post)
 
     note = f"pilot {experiment}"
-    return [
+    out = [
         *_scenarios(
             advantage.id,
             experiment,
@@ -393,6 +407,37 @@ def restoration_scenarios(seeds: int | None = None, results_dir=None):
         ),
         *_scenarios(shrink.id, experiment, seeds, build_shrink, _targets(shrink), note),
     ]
+    if not has_specialist:  # a pilot from before the specialists' PSNR column
+        return out
+    lossless = _claim("restoration_distillation_lossless")
+    ns = sorted(int(v) for v in model.template[ts_all].n.unique())
+    at_n = {n: model.cells(method="two_stage", n=n, m=m) for n in ns}
+
+    def loss(mean, n):
+        cells = at_n[n]
+        return float(
+            (
+                mean[cells, model.column("psnr")] - mean[cells, model.column("psnr_specialist")]
+            ).mean()
+        )
+
+    worst = min(ns, key=lambda n: loss(model.mean, n))
+
+    def build_lossless(target):  # the worst n at the target, the others at the effect
+        mean = model.mean
+        for n in ns:
+            want = target if n == worst else lossless.effect
+            mean = model.shifted(mean, at_n[n], "psnr_specialist", loss(mean, n) - want)
+        return _one(model, experiment, seeds, mean, post)
+
+    return out + _scenarios(
+        lossless.id,
+        experiment,
+        seeds,
+        build_lossless,
+        _targets(lossless),
+        note + f"; n = {worst} at the target, the others at the effect",
+    )
 
 
 def policy_scenarios(
@@ -739,7 +784,11 @@ SCENARIO_BUILDERS: dict[str, Callable] = {
 """Builders ``(seeds, results_dir) -> scenarios``; a builder may cover several claims."""
 
 BUILDER_CLAIMS: dict[str, tuple[str, ...]] = {
-    "image_restoration": ("restoration_scarce_label_advantage", "restoration_advantage_shrinks"),
+    "image_restoration": (
+        "restoration_scarce_label_advantage",
+        "restoration_advantage_shrinks",
+        "restoration_distillation_lossless",
+    ),
     "diffusion_policy": (
         "policy_scarce_label_advantage",
         "policy_gap_falls_with_n",
