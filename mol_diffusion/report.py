@@ -281,18 +281,50 @@ def _restoration_numbers(table) -> dict[str, str]:
             numbers[f"numIr{name}Psnr{end}"] = value
         numbers[f"numIrN{end}"] = str(n)
     # what distilling costs: each task's specialist PSNR minus the two-stage generalist's, on the
-    # same test images, averaged over seeds and n; the smallest and largest over tasks
-    loss = ["--", "--"]
+    # same test images, averaged over seeds, per (task, n); the smallest and the largest, with
+    # the task and n of the largest
+    loss = {"Min": "--", "Max": "--", "MaxTask": "--", "MaxN": "--"}
     if table is not None:
         ts = table[table.method == "two_stage"]
         tasks = sorted(c for c in ts.columns if c.startswith("psnr_task"))
         if tasks and all(f"psnr_specialist_task{c.removeprefix('psnr_task')}" in ts for c in tasks):
-            per_task = [
-                (ts[f"psnr_specialist_task{c.removeprefix('psnr_task')}"] - ts[c]).mean()
+            cells = {
+                (int(c.removeprefix("psnr_task")), int(n)): float(
+                    (rows[f"psnr_specialist_task{c.removeprefix('psnr_task')}"] - rows[c]).mean()
+                )
+                for n, rows in ts.groupby("n")
                 for c in tasks
-            ]
-            loss = [f"{min(per_task):.1f}", f"{max(per_task):.1f}"]
-    numbers["numIrDistillLossMin"], numbers["numIrDistillLossMax"] = loss
+            }
+            worst = max(cells, key=cells.get)
+            names = [kind for kind, _ in ir.family.tasks]
+            loss = {
+                "Min": f"{round(min(cells.values()), 2) + 0.0:.2f}",
+                "Max": f"{round(cells[worst], 2) + 0.0:.2f}",
+                "MaxTask": names[worst[0]],
+                "MaxN": str(worst[1]),
+            }
+    for key, value in loss.items():
+        numbers[f"numIrDistillLoss{key}"] = value
+    # at the largest n: labeled-only minus the blind CNN per seed, and the task on which the
+    # specialists fall furthest below labeled-only (means over seeds)
+    numbers["numIrLoMinusCnnMax"], numbers["numIrSpecialistDeficit"] = "--", "--"
+    numbers["numIrSpecialistDeficitTask"] = "--"
+    if table is not None and {"blind_cnn", "labeled_only", "two_stage"} <= set(table.method):
+        at = table[table.n == ends["Max"]]
+        lo = at[at.method == "labeled_only"].set_index("replicate").sort_index()
+        cnn = at[at.method == "blind_cnn"].set_index("replicate").sort_index()
+        numbers["numIrLoMinusCnnMax"] = ", ".join(
+            f"${round(v, 2) + 0.0:+.2f}$" for v in (lo.psnr - cnn.psnr)
+        )
+        ts = at[at.method == "two_stage"].set_index("replicate").sort_index()
+        names = [kind for kind, _ in ir.family.tasks]
+        deficit = {
+            k: float((lo[f"psnr_task{k}"] - ts[f"psnr_specialist_task{k}"]).mean())
+            for k in range(len(names))
+        }
+        worst = max(deficit, key=deficit.get)
+        numbers["numIrSpecialistDeficit"] = f"{deficit[worst]:.2f}"
+        numbers["numIrSpecialistDeficitTask"] = names[worst]
     orc = None if table is None else table[table.method == "oracle"]
     numbers["numIrOraclePsnr"] = "--" if orc is None or orc.empty else f"{orc.psnr.mean():.2f}"
     # the specialists and the baselines at both ends of the grid (PSNR and SSIM)

@@ -25,9 +25,10 @@
 # images are disjoint.
 #
 # - **Specialists**: one Gaussian prior per task, fitted to its n clean images with
-#   Ledoit-Wolf shrinkage, combined with the task's operator whose few parameters (noise
-#   level, blur width, the mask) are estimated from the same pairs (`GaussianPriorScore`): an
-#   exact Gaussian posterior, p_spec = 2146 parameters on 8 x 8 images.
+#   Ledoit-Wolf-style shrinkage, combined with the task's operator: noise level and blur width
+#   estimated from the same pairs, the inpainting mask read off each condition (truly black
+#   pixels count as hidden) (`GaussianPriorScore`): an exact Gaussian posterior, p_spec =
+#   2144-2146 parameters on 8 x 8 images.
 # - **Two-stage**: each specialist draws exact posterior samples (8 per condition) for the m
 #   unlabeled images of its task; the generalist (a small conditional U-Net score network,
 #   `ConvScore`, with the degraded image as a second channel) is fitted on those pseudo-pairs.
@@ -35,14 +36,15 @@
 #   with their true originals.
 # - **Baselines**, fitted on the same n pairs per task: the degraded input, ridge regression
 #   per task, the scikit-image method per task with its degradation known (TV denoising,
-#   Wiener deconvolution, biharmonic inpainting), one blind ridge and one blind CNN trained
-#   with MSE on the pairs of all tasks.
+#   Wiener deconvolution, biharmonic inpainting of the pixels that read 0), one blind ridge
+#   and one blind CNN trained with MSE on the pairs of all tasks.
 #
 # Scores are per-image PSNR and SSIM of each model's posterior-mean estimate on the test split,
 # per task and averaged with the weights λ (`experiments/image_restoration.toml`): the
-# specialists' exact posterior mean, and the generalist's clean-image prediction at the largest
-# noise level, which estimates E[x | c] in one pass (on a validation split it agreed with the
-# average of 32 sampled restorations to 0.02 dB).
+# specialists' exact posterior mean, the generalists' clean-image prediction at the largest
+# noise level, which estimates E[x | c] in one pass (for the oracle generalist on a validation
+# split it agreed with the average of 32 sampled restorations to 0.02 dB), and the baselines'
+# point estimates.
 
 # %% tags=["parameters"]
 quick = False  # a small, fast run: 2 seeds, 2 values of n, short network fits

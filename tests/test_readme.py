@@ -13,7 +13,8 @@ def test_readme_python_example_runs():
     for block in blocks:
         exec(compile(block, "README.md", "exec"), namespace)
     assert namespace["risk"].scalarized > 0
-    assert namespace["restored"].shape == (4, 64)
+    assert namespace["estimate"].shape == (len(namespace["x_test"]), 64)
+    assert namespace["psnr_ridge"].shape == namespace["psnr"].shape
     assert tuple(namespace["chunk"].shape) == (2, 4, 2)  # (B, Ta, action dim)
     assert namespace["psnr"].shape == namespace["ssim"].shape == (len(namespace["x_test"]),)
 
