@@ -144,7 +144,14 @@ def _band(
     mean, se = _mean_se(groups[column])
     se = se.fillna(0)
     lo = np.clip(mean - 2 * se, mean * 0.05, None)
-    ax.plot(x, mean.to_numpy(), marker=style["marker"], color=style["color"], label=label)
+    ax.plot(
+        x,
+        mean.to_numpy(),
+        marker=style["marker"],
+        color=style["color"],
+        ls=style.get("ls", "-"),
+        label=label,
+    )
     ax.fill_between(
         x, lo.to_numpy(), (mean + 2 * se).to_numpy(), color=style["color"], alpha=0.15, lw=0
     )
@@ -575,8 +582,6 @@ def plot_psnr_vs_n(
                 x = np.array(sorted(r.n.unique()), dtype=float)
                 style = METHOD_STYLE[method]
                 _band(ax, x, r.groupby("n"), column, style, style["label"])
-                if style.get("ls"):
-                    ax.lines[-1].set_linestyle(style["ls"])
             ts = sel[sel.method == "two_stage"]
             spec = ts[[f"{metric}_specialist_task{k}" for k in tasks]].to_numpy()
             ts = ts.assign(specialist=spec @ weights if i == 0 else spec[:, i - 1])

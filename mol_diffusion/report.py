@@ -662,7 +662,7 @@ def _pilot_cell(summary: pd.DataFrame, method: str, n: int) -> str:
     return f"{r.psnr:.2f}{sd} ({r.ssim:.3f})"
 
 
-def restoration_pilot_markdown(summary: pd.DataFrame) -> str:
+def restoration_markdown(summary: pd.DataFrame) -> str:
     """The README's restoration table (pilot or experiment): PSNR (dB) mean ± sd over
     replicates (SSIM), one column per n and one for the oracle."""
     ns = [n for n in sorted(summary.n.unique()) if n > 0]
@@ -677,12 +677,12 @@ def restoration_pilot_markdown(summary: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def restoration_pilot_tex(
+def restoration_tex(
     summary: pd.DataFrame | None,
     macro: str = "restorationPilotTable",
     source: str = f"experiments/results/pilot/{RESTORATION_PILOT}",
 ) -> str:
-    """``\\<macro>``: the table of ``restoration_pilot_markdown`` in LaTeX."""
+    """``\\<macro>``: the table of ``restoration_markdown`` in LaTeX."""
     esc = claims.tex_escape
     if summary is None or summary.empty:
         return f"\\newcommand{{\\{macro}}}{{no table ({esc(source)})}}\n"
@@ -753,17 +753,17 @@ def write_report(results_dir=None) -> list[claims.Verdict]:
     write_if_changed(paths.PAPER_GENERATED / "policy.tex", tex)
     pilot_csv = paths.RESULTS / "pilot" / RESTORATION_PILOT
     pilot = restoration_pilot_summary(pd.read_csv(pilot_csv)) if pilot_csv.exists() else None
-    write_if_changed(paths.PAPER_GENERATED / "restoration_pilot.tex", restoration_pilot_tex(pilot))
-    pilot_md = None if pilot is None else restoration_pilot_markdown(pilot)
+    write_if_changed(paths.PAPER_GENERATED / "restoration_pilot.tex", restoration_tex(pilot))
+    pilot_md = None if pilot is None else restoration_markdown(pilot)
     ir = results.get("image_restoration")
     ir_summary = None if ir is None or "ssim" not in ir else restoration_summary(ir)
     write_if_changed(
         paths.PAPER_GENERATED / "restoration.tex",
-        restoration_pilot_tex(
+        restoration_tex(
             ir_summary, "restorationTable", "experiments/results/image_restoration.csv"
         ),
     )
-    ir_md = None if ir_summary is None else restoration_pilot_markdown(ir_summary)
+    ir_md = None if ir_summary is None else restoration_markdown(ir_summary)
     update_readme(verdicts, summary, policy=markdown, pilot=pilot_md, restoration=ir_md)
     return verdicts
 

@@ -180,12 +180,12 @@ def test_restoration_pilot_table_averages_tasks_then_replicates():
     ]
     summary = report.restoration_pilot_summary(pd.DataFrame(rows))
     assert list(summary.method) == ["conv_oracle", "ridge"]  # the table's row order
-    md = report.restoration_pilot_markdown(summary)
+    md = report.restoration_markdown(summary)
     assert "| ridge per task | 13.00 ± 2.83 (0.500) |  |" in md
     assert md.splitlines()[2].endswith("|  | 20.00 (0.900) |")
-    tex = report.restoration_pilot_tex(summary)
+    tex = report.restoration_tex(summary)
     assert r"13.00 $\pm$ 2.83 (0.500)" in tex and tex.startswith("% Generated")
-    assert "no table" in report.restoration_pilot_tex(None)
+    assert "no table" in report.restoration_tex(None)
 
 
 def test_restoration_table_adds_the_specialists_and_puts_the_oracle_last():
@@ -214,5 +214,5 @@ def test_restoration_table_adds_the_specialists_and_puts_the_oracle_last():
     ts = summary[summary.method == "two_stage"].iloc[0]
     assert ts.psnr == 15.5 and ts.psnr_sd == pytest.approx(2**-0.5)
     assert int(summary[summary.method == "oracle"].n.iloc[0]) == 0
-    md = report.restoration_pilot_markdown(summary)
+    md = report.restoration_markdown(summary)
     assert md.splitlines()[2] == "| oracle (m true pairs per task) |  | 18.00 (0.900) |"
